@@ -1,0 +1,61 @@
+// pop3/credentials.hpp: what the AUTHORIZATION phase hands to the password check.
+//
+// The password is wiped when the value is destroyed or wipe() is called, so it
+// does not linger in memory after use (popa3d does the same).
+//
+//   pop3::Credentials c = *server.authorize(ec);
+//   auto account = auth.authenticate(c.user, c.password, ec);
+//   c.wipe();
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <utility>
+
+namespace pop3 {
+
+namespace detail {
+// Zeroes memory in a way the compiler may not drop as a dead store.
+inline void secure_zero(void* data, std::size_t size) noexcept {
+  auto* p = static_cast<volatile unsigned char*>(data);
+  for (std::size_t i = 0; i < size; ++i) p[i] = 0;
+}
+inline void secure_zero(std::string& s) noexcept {
+  secure_zero(s.data(), s.size());
+  s.clear();
+}
+}  // namespace detail
+
+struct Credentials {
+  std::string user;
+  std::string password;
+  std::string pending;  // client bytes already read but not yet consumed (may end mid-line)
+
+  Credentials() = default;
+  Credentials(const Credentials&) = delete;
+  Credentials& operator=(const Credentials&) = delete;
+  // A move copies the password and zeroes the source: a moved-from std::string may keep
+  // its characters in its small-string buffer.
+  Credentials(Credentials&& other) noexcept
+      : user(std::move(other.user)), password(other.password), pending(std::move(other.pending)) {
+    other.wipe();
+  }
+  Credentials& operator=(Credentials&& other) noexcept {
+    if (this != &other) {
+      wipe();
+      user = std::move(other.user);
+      password = other.password;
+      pending = std::move(other.pending);
+      other.wipe();
+    }
+    return *this;
+  }
+  ~Credentials() { wipe(); }
+
+  void wipe() noexcept {
+    password.resize(password.capacity());  // the whole buffer, not only the current length
+    detail::secure_zero(password);
+  }
+};
+
+}  // namespace pop3

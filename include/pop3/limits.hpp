@@ -1,0 +1,32 @@
+// pop3/limits.hpp: every bound and leniency of a session in one value.
+//
+// The defaults are popa3d 1.0.3's (params.h); a stricter bound is opt-in.
+//
+//   pop3::Limits limits;
+//   limits.idle_timeout = std::chrono::seconds{60};
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+
+namespace pop3 {
+
+struct Limits {
+  // popa3d POP_BUFFER_SIZE: a line keeps its first line_buffer - 1 bytes; the rest is discarded.
+  std::size_t line_buffer = 128;
+  // RFC 1939 s.3: "Each argument may be up to 40 characters long".
+  std::size_t max_arg = 40;
+  // 0 = never disconnect after bad commands (popa3d); Dovecot uses 20.
+  unsigned max_bad_commands = 0;
+  // RFC 1939 s.3: the autologout timer is at least 10 minutes (popa3d POP_TIMEOUT).
+  std::chrono::seconds idle_timeout{600};
+  // popa3d MAX_MAILBOX_MESSAGES: a larger mailbox is refused at login.
+  std::uint32_t max_messages = 2097152;
+  // popa3d MAX_MAILBOX_OPEN_BYTES / MAX_MAILBOX_WORK_BYTES.
+  std::uint64_t max_mailbox_bytes = 2147483647;
+  // popa3d's AUTH_BUFFER_SIZE: user and password with their NULs fit in 256 bytes.
+  std::size_t auth_buffer = 256;
+};
+
+}  // namespace pop3

@@ -1,0 +1,164 @@
+// pop3/protocol/reply.hpp: replies on the wire, and message text for RETR/TOP.
+//
+// OutputBuffer collects whole replies so that each round trip costs one write.
+// MessageEncoder turns raw mbox bytes into the wire form (LF -> CRLF, dot-stuffing,
+// TOP's line limit), chunk by chunk, with a byte search per line, not a per-byte loop.
+//
+//   pop3::OutputBuffer out;
+//   pop3::append_ok(out);                      // "+OK\r\n"
+//   pop3::MessageEncoder enc; enc.encode(raw, out); enc.finish(out); pop3::append(out, ".\r\n");
+#pragma once
+
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string_view>
+
+namespace pop3 {
+
+// A growable byte buffer that can be written through a raw pointer (no zero-filling).
+class OutputBuffer {
+ public:
+  // A pointer to at least n writable bytes after the current end.
+  [[nodiscard]] char* prepare(std::size_t n) {
+    if (capacity_ - size_ < n) grow(size_ + n);
+    return data_.get() + size_;
+  }
+  void commit(std::size_t n) noexcept { size_ += n; }
+  void append(std::string_view bytes) {
+    std::memcpy(prepare(bytes.size()), bytes.data(), bytes.size());
+    commit(bytes.size());
+  }
+  void truncate(std::size_t n) noexcept {
+    if (n < size_) size_ = n;
+  }
+  void clear() noexcept { size_ = 0; }
+  [[nodiscard]] std::string_view view() const noexcept { return {data_.get(), size_}; }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] bool empty() const noexcept { return size_ == 0; }
+
+ private:
+  void grow(std::size_t need) {
+    std::size_t cap = capacity_ ? capacity_ * 2 : 4096;
+    while (cap < need) cap *= 2;
+    auto bigger = std::make_unique_for_overwrite<char[]>(cap);
+    if (size_) std::memcpy(bigger.get(), data_.get(), size_);
+    data_ = std::move(bigger);
+    capacity_ = cap;
+  }
+  std::unique_ptr<char[]> data_;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
+};
+
+inline void append(OutputBuffer& out, std::string_view bytes) { out.append(bytes); }
+
+inline void append_number(OutputBuffer& out, std::uint64_t value) {
+  char* p = out.prepare(20);
+  const auto result = std::to_chars(p, p + 20, value);
+  out.commit(static_cast<std::size_t>(result.ptr - p));
+}
+
+// popa3d's replies carry no text (spec 3), except where a command adds its numbers.
+inline void append_ok(OutputBuffer& out) { out.append("+OK\r\n"); }
+inline void append_err(OutputBuffer& out) { out.append("-ERR\r\n"); }
+inline constexpr std::string_view auth_failed_reply = "-ERR Authentication failed (bad password?)\r\n";
+inline constexpr std::string_view end_of_multiline = ".\r\n";
+
+// "+OK a b\r\n" (STAT) or "+OK a b" as the head of LIST n / UIDL n.
+inline void append_ok_pair(OutputBuffer& out, std::uint64_t a, std::uint64_t b) {
+  out.append("+OK ");
+  append_number(out, a);
+  out.append(" ");
+  append_number(out, b);
+  out.append("\r\n");
+}
+inline void append_ok_number(OutputBuffer& out, std::uint64_t a) {
+  out.append("+OK ");
+  append_number(out, a);
+  out.append("\r\n");
+}
+// One line of a listing: "<n> <size>" or "<n> <uid>".
+inline void append_listing_line(OutputBuffer& out, std::uint32_t number, std::string_view value) {
+  append_number(out, number);
+  out.append(" ");
+  out.append(value);
+  out.append("\r\n");
+}
+
+// Encodes message data for RETR and TOP (spec 11): every LF becomes CR LF, a '.' at the
+// start of a line gets another '.', nothing else changes. For TOP, stops after the header
+// section, its blank line and `body_lines` more lines.
+class MessageEncoder {
+ public:
+  static constexpr std::uint64_t all_lines = std::numeric_limits<std::uint64_t>::max();
+
+  explicit MessageEncoder(std::uint64_t body_lines = all_lines) noexcept
+      : body_lines_left_(body_lines), in_headers_(body_lines != all_lines) {}
+
+  // Appends the encoding of the next chunk of data. Returns false once TOP's limit is
+  // reached: the rest of the message is not wanted.
+  bool encode(std::string_view chunk, OutputBuffer& out) {
+    if (done_) return false;
+    // Worst case: every byte an LF (2 bytes each), plus one stuffed dot.
+    char* const start = out.prepare(chunk.size() * 2 + 1);
+    char* o = start;
+    const char* p = chunk.data();
+    const char* const end = p + chunk.size();
+    while (p < end) {
+      if (line_start_) {
+        line_is_header_ = in_headers_;
+        if (*p == '.') {
+          *o++ = '.';
+        } else if (in_headers_ && *p == '\n') {
+          // The blank line ends the header section and belongs to it (spec 11).
+          in_headers_ = false;
+          if (body_lines_left_ == 0) {
+            *o++ = '\r';
+            *o++ = '\n';
+            done_ = true;
+            break;
+          }
+        }
+      }
+      const auto* lf = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+      const char* const line_end = lf ? lf : end;
+      const auto n = static_cast<std::size_t>(line_end - p);
+      std::memcpy(o, p, n);
+      o += n;
+      p = line_end;
+      if (lf == nullptr) {
+        line_start_ = false;
+        break;
+      }
+      *o++ = '\r';
+      *o++ = '\n';
+      ++p;
+      line_start_ = true;
+      if (!line_is_header_ && body_lines_left_ != all_lines && --body_lines_left_ == 0) {
+        done_ = true;
+        break;
+      }
+    }
+    out.commit(static_cast<std::size_t>(o - start));
+    return !done_;
+  }
+
+  // Ends the text: a last line without LF gets CR LF (spec 11).
+  void finish(OutputBuffer& out) {
+    if (!line_start_) out.append("\r\n");
+    line_start_ = true;
+  }
+
+ private:
+  std::uint64_t body_lines_left_;
+  bool in_headers_;
+  bool line_start_ = true;
+  bool line_is_header_ = false;  // the line being copied belongs to the header section
+  bool done_ = false;
+};
+
+}  // namespace pop3
