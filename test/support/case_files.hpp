@@ -1,0 +1,70 @@
+// test/support/case_files.hpp: reading files and the recorded conformance cases.
+#pragma once
+
+#include <algorithm>
+#include <cstdlib>
+#include <stdexcept>
+#include <stdlib.h>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace pop3::test {
+
+inline std::optional<std::string> read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+inline void write_file(const std::filesystem::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+inline bool under_ci() {
+  const char* ci = std::getenv("CI");
+  return ci != nullptr && std::string(ci) == "true";
+}
+
+// ../shared/conformance next to the repository root, as CI lays it out.
+inline std::filesystem::path conformance_dir() {
+  return std::filesystem::path(POP3_SOURCE_DIR) / ".." / "shared" / "conformance";
+}
+
+// The case directories, sorted; empty if ../shared is missing.
+inline std::vector<std::filesystem::path> conformance_cases() {
+  std::vector<std::filesystem::path> cases;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(conformance_dir() / "cases", ec))
+    if (std::filesystem::exists(entry.path() / "commands")) cases.push_back(entry.path());
+  std::sort(cases.begin(), cases.end());
+  return cases;
+}
+
+// A fresh temporary directory, removed with the object.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "pop3-test-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace pop3::test
