@@ -1,0 +1,30 @@
+// pop3/fwd.hpp: forward declarations of the engine and the shipped policies.
+//
+// For headers that only name these types; include pop3/pop3.hpp to use them.
+//
+//   #include <pop3/fwd.hpp>
+//   template <class D> void inspect(const pop3::MboxMailbox<D>& mailbox);
+#pragma once
+
+#include "pop3/concepts.hpp"
+
+namespace pop3 {
+
+template <TransportPolicy Transport, AuthPolicy Auth, template <class> class Mailbox,
+          DigestPolicy Digest>
+  requires MailboxPolicy<Mailbox<Digest>>
+class Pop3Server;
+
+class FdTransport;
+class CryptAuth;
+class Md5;
+template <DigestPolicy Digest>
+class MboxMailbox;
+
+struct Limits;
+struct Credentials;
+class LineReader;
+class OutputBuffer;
+class MessageEncoder;
+
+}  // namespace pop3
