@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -34,9 +35,13 @@ struct Scan {
   std::vector<Message> table;
 };
 
+// Scans a copy in a heap block of exactly bytes.size(), so that AddressSanitizer sees
+// any read past the end (a std::string has spare capacity there).
 Scan scan(std::string_view bytes, std::uint32_t max_messages = 2097152) {
+  const auto exact = std::make_unique<char[]>(bytes.size());
+  std::copy(bytes.begin(), bytes.end(), exact.get());
   Scan s{};
-  s.status = pop3::scan_mbox<pop3::Md5>(bytes, s.table, max_messages);
+  s.status = pop3::scan_mbox<pop3::Md5>({exact.get(), bytes.size()}, s.table, max_messages);
   return s;
 }
 
