@@ -216,6 +216,16 @@ class FileMapping {
   // Non-zero once a truncation under the mapping was repaired with zero pages.
   [[nodiscard]] std::uint32_t faults() const noexcept { return guard_.faults(); }
 
+  // Drops the pages wholly inside [from, to) from this process's resident memory. They
+  // stay in the page cache and fault back in if read again; this keeps a scan or a
+  // transfer across a large file from showing as resident memory of the file's size.
+  void release(std::size_t from, std::size_t to) const noexcept {
+    const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+    from = (from + page - 1) / page * page;
+    to = std::min(to, size_) / page * page;
+    if (to > from) madvise(const_cast<char*>(data_) + from, to - from, MADV_DONTNEED);
+  }
+
   void reset() noexcept {
     // Unregister before unmapping, so the handler never repairs an address that
     // someone else may map next.

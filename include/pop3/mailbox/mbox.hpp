@@ -212,7 +212,8 @@ class MboxMailbox {
 
     const auto bytes = map_.bytes();
     const ScanStatus status =
-        scan_mbox<Digest>(std::string_view(bytes.data(), bytes.size()), table_, limits_.max_messages);
+        scan_mbox<Digest>(std::string_view(bytes.data(), bytes.size()), table_, limits_.max_messages,
+                          release_behind());
     if (status != ScanStatus::ok) return fail(ec, errc::mailbox_refused);
     // Shortened under our shared lock by a program that ignores locks: what we parsed
     // was partly zero pages, so the table cannot be trusted.
@@ -261,7 +262,7 @@ class MboxMailbox {
   // The raw (LF) bytes of message i from `offset`, at most chunk_bytes, as a span into the
   // mapping; empty at the end. Valid until the next call that may change the mailbox
   // (commit, open, destruction). Check intact() after using the bytes.
-  [[nodiscard]] std::span<const char> data(MsgIndex i, std::uint64_t offset, std::error_code& ec) const noexcept {
+  [[nodiscard]] std::span<const char> data(MsgIndex i, std::uint64_t offset, std::error_code& ec) noexcept {
     ec.clear();
     if (stale_ || map_.faults() != 0) {
       ec = errc::mailbox_changed;
@@ -270,7 +271,17 @@ class MboxMailbox {
     const auto& m = table_[i.value];
     if (offset >= m.data_length) return {};
     const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_bytes, m.data_length - offset));
-    return {map_.bytes().data() + m.data_offset + offset, n};
+    const auto begin = static_cast<std::size_t>(m.data_offset + offset);
+    // The engine is done with earlier chunks when it asks for the next one: release them
+    // now and then, so sending every message does not make the whole file resident.
+    if (handed_end_ - handed_begin_ >= release_step) {
+      map_.release(handed_begin_, handed_end_);
+      handed_end_ = handed_begin_;
+    }
+    if (handed_end_ == handed_begin_) handed_begin_ = handed_end_ = begin;
+    handed_begin_ = std::min(handed_begin_, begin);
+    handed_end_ = std::max(handed_end_, begin + n);
+    return {map_.bytes().data() + begin, n};
   }
 
   [[nodiscard]] bool intact() const noexcept { return map_.faults() == 0; }
@@ -355,6 +366,16 @@ class MboxMailbox {
     if (hold_past_mtime) detail::mbox_hold_past_mtime(mtime_);
   }
 
+  // A scan_mbox() progress callback that releases the mapping behind the scan every
+  // release_step bytes, so a 1 GiB mailbox does not become 1 GiB of resident memory.
+  auto release_behind() const noexcept {
+    return [this, released = std::uint64_t{0}](std::uint64_t done) mutable noexcept {
+      if (done - released < release_step) return;
+      map_.release(static_cast<std::size_t>(released), static_cast<std::size_t>(done));
+      released = done;
+    };
+  }
+
   bool same_table() const {
     Table again;
     again.reserve(table_.size());
@@ -362,7 +383,8 @@ class MboxMailbox {
     // More messages than at login is already a conflict, so the scan stops there and
     // the second table never outgrows the first.
     const ScanStatus status =
-        scan_mbox<Digest>(std::string_view(bytes.data(), bytes.size()), again, count());
+        scan_mbox<Digest>(std::string_view(bytes.data(), bytes.size()), again, count(),
+                          release_behind());
     if (map_.faults() != 0 || status != ScanStatus::ok || again.size() != table_.size()) return false;
     for (std::size_t k = 0; k < table_.size(); ++k) {
       const auto& a = table_[k];
@@ -440,6 +462,11 @@ class MboxMailbox {
   std::uint64_t current_size_ = 0;  // size at the last check; bytes past login_size_ are new mail
   std::time_t mtime_ = 0;           // whole seconds, as popa3d compares it
   bool stale_ = false;              // commit() rewrote the file
+  // The range of the mapping handed out by data() since its pages were last released.
+  std::size_t handed_begin_ = 0;
+  std::size_t handed_end_ = 0;
+  // Resident memory a scan or a transfer may build up before releasing it (see release()).
+  static constexpr std::uint64_t release_step = 8 << 20;
 };
 
 static_assert(MailboxPolicy<MboxMailbox<Md5>>, "MboxMailbox must satisfy MailboxPolicy");

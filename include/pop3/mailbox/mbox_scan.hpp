@@ -168,15 +168,23 @@ class UidlHeaderFilter {
   bool received_ = false;   // a Received: line was seen in this message
 };
 
+// The default progress callback of scan_mbox: nothing to release.
+struct IgnoreProgress {
+  constexpr void operator()(std::uint64_t) const noexcept {}
+};
+
 }  // namespace detail
 
 // Splits `bytes` (a whole mbox file) into messages as popa3d 1.0.3 does (spec 9.2) and
 // computes each message's UIDL digest (spec 10). `table` is cleared, then holds one entry
 // per message in file order if the result is ScanStatus::ok; it is left empty otherwise.
 // Any bytes are accepted (NULs, CRs, lines of any length); nothing is read out of bounds.
-template <DigestPolicy Digest>
+//
+// `done(offset)` is called after each message with the offset of the first byte the scan
+// will not read again, so a caller scanning a mapping can release what lies behind it.
+template <DigestPolicy Digest, class Progress = detail::IgnoreProgress>
 ScanStatus scan_mbox(std::string_view bytes, std::vector<MboxMessage<Digest>>& table,
-                     std::uint32_t max_messages) {
+                     std::uint32_t max_messages, Progress&& done = {}) {
   table.clear();
   if (bytes.empty()) return ScanStatus::ok;
   const char* const base = bytes.data();
@@ -252,6 +260,7 @@ ScanStatus scan_mbox(std::string_view bytes, std::vector<MboxMessage<Digest>>& t
                                         static_cast<std::uint64_t>(data - base), data_length,
                                         data_length + lines, digest.final()});
     from = next_from;
+    done(static_cast<std::uint64_t>(from - base));
   }
   return ScanStatus::ok;
 }
