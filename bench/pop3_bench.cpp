@@ -1,0 +1,466 @@
+// pop3_bench: Google Benchmark suites for the hot paths of issue 3.
+//
+// All benchmarks run over one generated mailbox (bench/mbox_generator.hpp), so their
+// throughputs compare directly; BM_lf_count_floor is the floor the scan is measured against.
+//   POP3_BENCH_MESSAGES  messages in the mailbox (default 10000; 100000 is about 1.1 GB)
+//   POP3_BENCH_SEED      generator seed (default 1)
+//   POP3_BENCH_DIR       where mailbox files are written and removed again (default $TMPDIR or /tmp)
+//
+//   POP3_BENCH_MESSAGES=100000 ./pop3_bench --benchmark_filter='scan|floor'
+//   ./pop3_bench --benchmark_min_time=0     # one iteration each (the ctest smoke run)
+#include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "mbox_generator.hpp"
+#include "pop3/digest/md5.hpp"
+#include "pop3/mailbox/mbox.hpp"
+#include "pop3/mailbox/mbox_scan.hpp"
+#include "pop3/protocol/reply.hpp"
+#include "pop3/server.hpp"
+
+namespace {
+
+using Table = std::vector<pop3::MboxMessage<pop3::Md5>>;
+
+// A benchmark that found a wrong result fails the whole run (exit status 1), so the ctest
+// smoke run catches it; SkipWithError alone leaves the exit status 0.
+bool g_failed = false;
+void fail(benchmark::State& state, const char* why) {
+  g_failed = true;
+  state.SkipWithError(why);
+}
+
+std::uint64_t env_number(const char* name, std::uint64_t fallback) {
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') return fallback;
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(text, &end, 10);
+  if (*end != '\0' || v == 0) {
+    std::fprintf(stderr, "pop3_bench: ignoring %s=%s (not a positive number)\n", name, text);
+    return fallback;
+  }
+  return v;
+}
+
+std::uint64_t messages() {
+  static const std::uint64_t n = env_number("POP3_BENCH_MESSAGES", 10000);
+  return n;
+}
+
+// The generated mailbox in memory, made once.
+const std::string& mailbox_bytes() {
+  static const std::string bytes = pop3::bench::generate_mbox(messages(), env_number("POP3_BENCH_SEED", 1));
+  return bytes;
+}
+
+// Its message table, made once and checked: one entry per generated message.
+const Table& mailbox_table() {
+  static const Table table = [] {
+    Table t;
+    const auto status = pop3::scan_mbox<pop3::Md5>(mailbox_bytes(), t, pop3::Limits{}.max_messages);
+    if (status != pop3::ScanStatus::ok || t.size() != messages()) {
+      std::fprintf(stderr, "pop3_bench: the scan found %zu messages, the generator wrote %llu\n", t.size(),
+                   static_cast<unsigned long long>(messages()));
+      std::exit(1);
+    }
+    return t;
+  }();
+  return table;
+}
+
+// A directory of its own for the mailbox files, removed when the program ends.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    const char* base = std::getenv("POP3_BENCH_DIR");
+    if (base == nullptr || *base == '\0') base = std::getenv("TMPDIR");
+    if (base == nullptr || *base == '\0') base = "/tmp";
+    std::string pattern = std::string(base) + "/pop3-bench-XXXXXX";
+    if (mkdtemp(pattern.data()) == nullptr) {
+      std::perror(pattern.c_str());
+      std::exit(1);
+    }
+    path_ = pattern;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  [[nodiscard]] std::string file(std::string_view name) const { return path_ + "/" + std::string(name); }
+
+ private:
+  std::string path_;
+};
+
+const ScratchDir& scratch() {
+  static const ScratchDir dir;
+  return dir;
+}
+
+// Flushes the file to disk and dates it an hour back: popa3d (and MboxMailbox) hold the
+// lock one more second when the mtime is the current second, and a later fsync() would
+// otherwise also pay for writing the copy.
+bool settle_file(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return false;
+  struct timespec times[2];
+  clock_gettime(CLOCK_REALTIME, &times[0]);
+  times[0].tv_sec -= 3600;
+  times[1] = times[0];
+  const bool ok = fsync(fd) == 0 && futimens(fd, times) == 0;
+  return ::close(fd) == 0 && ok;
+}
+
+// The generated mailbox as a file, written once.
+const std::string& mailbox_file() {
+  static const std::string path = [] {
+    std::string p = scratch().file("master.mbox");
+    const std::string& bytes = mailbox_bytes();
+    std::FILE* f = std::fopen(p.c_str(), "wb");
+    const bool ok = f != nullptr && std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
+    if (f == nullptr || std::fclose(f) != 0 || !ok || !settle_file(p)) {
+      std::perror(p.c_str());
+      std::exit(1);
+    }
+    return p;
+  }();
+  return path;
+}
+
+// --- the floor: counting the LFs of the same bytes ------------------------------------
+
+void BM_lf_count_floor_std_count(benchmark::State& state) {
+  const std::string& bytes = mailbox_bytes();
+  for (auto _ : state) {
+    auto n = std::count(bytes.begin(), bytes.end(), '\n');
+    benchmark::DoNotOptimize(n);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes.size()));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * messages()));
+}
+BENCHMARK(BM_lf_count_floor_std_count)->Name("BM_lf_count_floor/std_count")->Unit(benchmark::kMillisecond);
+
+void BM_lf_count_floor_memchr(benchmark::State& state) {
+  const std::string& bytes = mailbox_bytes();
+  for (auto _ : state) {
+    std::size_t n = 0;
+    const char* p = bytes.data();
+    const char* const end = p + bytes.size();
+    while (const void* lf = std::memchr(p, '\n', static_cast<std::size_t>(end - p))) {
+      ++n;
+      p = static_cast<const char*>(lf) + 1;
+    }
+    benchmark::DoNotOptimize(n);
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes.size()));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * messages()));
+}
+BENCHMARK(BM_lf_count_floor_memchr)->Name("BM_lf_count_floor/memchr")->Unit(benchmark::kMillisecond);
+
+// --- the login scan ---------------------------------------------------------------------
+
+void BM_scan(benchmark::State& state) {
+  const std::string& bytes = mailbox_bytes();
+  Table table;
+  for (auto _ : state) {
+    const auto status = pop3::scan_mbox<pop3::Md5>(bytes, table, pop3::Limits{}.max_messages);
+    benchmark::DoNotOptimize(table.data());
+    if (status != pop3::ScanStatus::ok || table.size() != messages()) {
+      fail(state, "scan_mbox did not find the generated messages");
+      break;
+    }
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes.size()));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * messages()));
+}
+BENCHMARK(BM_scan)->Unit(benchmark::kMillisecond);
+
+// --- RETR encoding ----------------------------------------------------------------------
+
+// The encoded (wire) size of every message with its "+OK" and ".", as the session sends it.
+std::uint64_t encode_all(const std::string& bytes, const Table& table, pop3::OutputBuffer& out) {
+  std::uint64_t sent = 0;
+  for (const auto& m : table) {
+    pop3::append_ok(out);
+    pop3::MessageEncoder encoder;
+    // In chunks of the mailbox's data() size, flushed at the engine's threshold.
+    for (std::uint64_t off = 0; off < m.data_length;) {
+      const auto n = std::min<std::uint64_t>(pop3::MboxMailbox<pop3::Md5>::chunk_bytes, m.data_length - off);
+      encoder.encode({bytes.data() + m.data_offset + off, static_cast<std::size_t>(n)}, out);
+      off += n;
+      if (out.size() >= 256 * 1024) {
+        sent += out.size();
+        out.clear();
+      }
+    }
+    encoder.finish(out);
+    pop3::append(out, pop3::end_of_multiline);
+  }
+  sent += out.size();
+  out.clear();
+  return sent;
+}
+
+void BM_retr_encode(benchmark::State& state) {
+  const std::string& bytes = mailbox_bytes();
+  const Table& table = mailbox_table();
+  std::uint64_t data = 0;
+  for (const auto& m : table) data += m.data_length;
+  pop3::OutputBuffer out;
+  std::uint64_t sent = 0;
+  for (auto _ : state) {
+    sent = encode_all(bytes, table, out);
+    benchmark::DoNotOptimize(sent);
+  }
+  // At least the CRLF size, plus "+OK\r\n" and ".\r\n" per message, plus stuffed dots.
+  std::uint64_t floor = 0;
+  for (const auto& m : table) floor += m.size + 8;
+  if (sent < floor) fail(state, "the encoder wrote fewer bytes than the messages' sizes");
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * data));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * table.size()));
+  state.counters["wire_bytes"] = static_cast<double>(sent);
+}
+BENCHMARK(BM_retr_encode)->Unit(benchmark::kMillisecond);
+
+// What BM_retr_encode is to be compared with: copying the same bytes in the same blocks.
+void BM_retr_memcpy_floor(benchmark::State& state) {
+  const std::string& bytes = mailbox_bytes();
+  const Table& table = mailbox_table();
+  std::uint64_t data = 0;
+  for (const auto& m : table) data += m.data_length;
+  pop3::OutputBuffer out;
+  for (auto _ : state) {
+    for (const auto& m : table) {
+      for (std::uint64_t off = 0; off < m.data_length;) {
+        const auto n = std::min<std::uint64_t>(pop3::MboxMailbox<pop3::Md5>::chunk_bytes, m.data_length - off);
+        out.append({bytes.data() + m.data_offset + off, static_cast<std::size_t>(n)});
+        off += n;
+        if (out.size() >= 256 * 1024) out.clear();
+      }
+    }
+    benchmark::DoNotOptimize(out.view().data());
+    out.clear();
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * data));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * table.size()));
+}
+BENCHMARK(BM_retr_memcpy_floor)->Unit(benchmark::kMillisecond);
+
+// --- MD5 ---------------------------------------------------------------------------------
+
+// Argument: bytes per update()/final() round. The scan hashes a few hundred bytes of
+// headers per message, so the small sizes are the ones that matter for UIDL.
+void BM_md5(benchmark::State& state) {
+  const std::string& bytes = mailbox_bytes();
+  const auto n = static_cast<std::size_t>(state.range(0));
+  if (bytes.size() < n) {
+    fail(state, "mailbox smaller than the MD5 block");
+    return;
+  }
+  pop3::Md5 md5;
+  std::size_t at = 0;
+  for (auto _ : state) {
+    if (at + n > bytes.size()) at = 0;
+    md5.update({bytes.data() + at, n});
+    auto digest = md5.final();
+    benchmark::DoNotOptimize(digest);
+    at += n;
+  }
+  // RFC 1321 test suite, appendix A.5: MD5("abc").
+  md5.update("abc");
+  const auto abc = md5.final();
+  static constexpr std::uint8_t expected[] = {0x90, 0x01, 0x50, 0x98, 0x3c, 0xd2, 0x4f, 0xb0,
+                                              0xd6, 0x96, 0x3f, 0x7d, 0x28, 0xe1, 0x7f, 0x72};
+  if (!std::equal(abc.begin(), abc.end(), std::begin(expected))) fail(state, "MD5(\"abc\") is wrong");
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * n));
+}
+BENCHMARK(BM_md5)->Arg(64)->Arg(512)->Arg(1 << 20);
+
+// --- UPDATE compaction --------------------------------------------------------------------
+
+// DELE all but the last 10 messages, or DELE 1 only (every byte after it moves), then commit.
+// Only commit() is timed; the file copy, its fsync and open() are not.
+void BM_update_compaction(benchmark::State& state, bool dele_one) {
+  const Table& table = mailbox_table();
+  const std::string& master = mailbox_file();
+  const std::string work = scratch().file("update.mbox");
+  const std::uint64_t size = mailbox_bytes().size();
+  const std::size_t n = table.size();
+  const std::size_t keep_from = dele_one ? 1 : (n > 10 ? n - 10 : 0);
+  const std::uint64_t removed = dele_one ? table[1 % n].from_offset : table[keep_from].from_offset;
+  const std::uint64_t expected_size = dele_one && n == 1 ? 0 : size - removed;
+  const pop3::Account account{"bench", work, static_cast<std::uint32_t>(getuid()),
+                              static_cast<std::uint32_t>(getgid())};
+  for (auto _ : state) {
+    std::error_code ec;
+    std::filesystem::copy_file(master, work, std::filesystem::copy_options::overwrite_existing, ec);
+    if (ec || !settle_file(work)) {
+      fail(state, "cannot copy the mailbox");
+      break;
+    }
+    pop3::MboxMailbox<pop3::Md5> box;
+    box.open(account, ec);
+    if (ec || box.count() != n) {
+      fail(state, "cannot open the mailbox copy");
+      break;
+    }
+    if (dele_one) {
+      box.mark_deleted(pop3::MsgIndex{0});
+    } else {
+      for (std::size_t i = 0; i < keep_from; ++i) box.mark_deleted(pop3::MsgIndex{static_cast<std::uint32_t>(i)});
+    }
+    const auto start = std::chrono::steady_clock::now();
+    box.commit(ec);
+    const auto stop = std::chrono::steady_clock::now();
+    state.SetIterationTime(std::chrono::duration<double>(stop - start).count());
+    std::error_code size_ec;
+    if (ec || std::filesystem::file_size(work, size_ec) != expected_size) {
+      fail(state, "commit failed or left the wrong size");
+      break;
+    }
+  }
+  // Bytes moved down the file.
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * (size - removed)));
+  std::error_code ec;
+  std::filesystem::remove(work, ec);
+}
+BENCHMARK_CAPTURE(BM_update_compaction, dele_all_but_10, false)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_update_compaction, dele_1, true)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+// --- whole sessions through the engine ----------------------------------------------------
+
+// Client bytes from a string; what the server writes is counted, and kept up to a bound.
+class MemoryTransport {
+ public:
+  explicit MemoryTransport(std::string_view input) noexcept : input_(input) {}
+  std::size_t read_some(std::span<char> buffer, std::error_code& ec) {
+    if (input_.empty()) {
+      ec = pop3::errc::eof;
+      return 0;
+    }
+    const std::size_t n = std::min(buffer.size(), input_.size());
+    std::memcpy(buffer.data(), input_.data(), n);
+    input_.remove_prefix(n);
+    ec.clear();
+    return n;
+  }
+  void write(std::span<const char> bytes, std::error_code& ec) {
+    ec.clear();
+    written_ += bytes.size();
+    const std::size_t keep = std::min(bytes.size(), kept_limit - std::min(kept_limit, kept_.size()));
+    kept_.append(bytes.data(), keep);
+    tail_.append(bytes.data() + bytes.size() - std::min<std::size_t>(bytes.size(), 16), std::min<std::size_t>(bytes.size(), 16));
+    if (tail_.size() > 16) tail_.erase(0, tail_.size() - 16);
+  }
+  [[nodiscard]] std::uint64_t written() const noexcept { return written_; }
+  [[nodiscard]] const std::string& kept() const noexcept { return kept_; }
+  [[nodiscard]] std::string_view tail() const noexcept { return tail_; }
+
+ private:
+  static constexpr std::size_t kept_limit = std::size_t{16} << 20;
+  std::string_view input_;
+  std::string kept_;
+  std::string tail_;
+  std::uint64_t written_ = 0;
+};
+
+// Every login succeeds, into one mailbox file.
+struct FixedAuth {
+  std::string maildrop;
+  std::optional<pop3::Account> authenticate(std::string_view user, std::string_view, std::error_code& ec) {
+    ec.clear();
+    return pop3::Account{std::string(user), maildrop, static_cast<std::uint32_t>(getuid()),
+                         static_cast<std::uint32_t>(getgid())};
+  }
+};
+
+using BenchServer = pop3::Pop3Server<MemoryTransport, FixedAuth, pop3::MboxMailbox, pop3::Md5>;
+
+// Runs one session; false (and the benchmark fails) unless it ended after QUIT with "+OK".
+bool run_session(benchmark::State& state, const std::string& maildrop, std::string_view script,
+                 MemoryTransport& result) {
+  BenchServer server{MemoryTransport{script}, FixedAuth{maildrop}, pop3::MboxMailbox<pop3::Md5>{}};
+  const std::error_code ec = server.serve();
+  result = std::move(server.transport());
+  if (ec || !result.tail().ends_with("+OK\r\n")) {
+    fail(state, "the session did not end with +OK after QUIT");
+    return false;
+  }
+  return true;
+}
+
+// Login, STAT, UIDL, QUIT on the mailbox file: the scan at login plus the UIDL listing.
+void BM_session(benchmark::State& state) {
+  const std::string& path = mailbox_file();
+  const std::string_view script = "USER bench\r\nPASS secret\r\nSTAT\r\nUIDL\r\nQUIT\r\n";
+  MemoryTransport result{{}};
+  for (auto _ : state) {
+    if (!run_session(state, path, script, result)) break;
+  }
+  const std::string stat = "+OK " + std::to_string(messages()) + " ";
+  if (result.kept().find(stat) == std::string::npos) fail(state, "STAT did not count the generated messages");
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * mailbox_bytes().size()));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * messages()));
+}
+BENCHMARK(BM_session)->Unit(benchmark::kMillisecond);
+
+// The same on a missing (empty) mailbox: the engine's fixed cost per session.
+void BM_session_empty(benchmark::State& state) {
+  const std::string path = scratch().file("missing.mbox");
+  const std::string_view script = "USER bench\r\nPASS secret\r\nSTAT\r\nUIDL\r\nQUIT\r\n";
+  MemoryTransport result{{}};
+  for (auto _ : state) {
+    if (!run_session(state, path, script, result)) break;
+  }
+  if (result.kept() != "+OK\r\n+OK\r\n+OK\r\n+OK 0 0\r\n+OK\r\n.\r\n+OK\r\n") fail(state, "unexpected replies");
+}
+BENCHMARK(BM_session_empty);
+
+// RETR of every message, then QUIT: the streaming path from the mapping to the transport.
+void BM_session_retr_all(benchmark::State& state) {
+  const std::string& path = mailbox_file();
+  std::string script = "USER bench\r\nPASS secret\r\n";
+  for (std::uint64_t i = 1; i <= messages(); ++i) script += "RETR " + std::to_string(i) + "\r\n";
+  script += "QUIT\r\n";
+  pop3::OutputBuffer scratch_out;
+  const std::uint64_t expected = encode_all(mailbox_bytes(), mailbox_table(), scratch_out) + 4 * 5;
+  MemoryTransport result{{}};
+  for (auto _ : state) {
+    if (!run_session(state, path, script, result)) break;
+  }
+  if (result.written() != expected) fail(state, "RETR output differs in size from the encoder's");
+  std::uint64_t data = 0;
+  for (const auto& m : mailbox_table()) data += m.data_length;
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * data));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * messages()));
+}
+BENCHMARK(BM_session_retr_all)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("mailbox_messages", std::to_string(messages()));
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return g_failed ? 1 : 0;
+}

@@ -1,0 +1,389 @@
+// pop3/posix/privsep.hpp: popa3d's process model: AUTHORIZATION in an unprivileged chrooted
+// child, the password check in root, TRANSACTION as the account (spec section 2).
+//
+//   std::string error;
+//   auto privsep = pop3::posix::prepare_privsep({.user = "popa3d", .chroot_dir = "/var/empty"}, error);
+//   return pop3::posix::run_privsep_session(server, *privsep, log);   // server: a Pop3Server
+//
+// As root, one session is two processes:
+//   1. root makes a pipe and forks. The child chroots into the empty directory, drops to the
+//      pre-auth user (groups, then GID, then UID; it checks it cannot get root back), runs
+//      server.authorize(), writes the credentials and the unread client bytes to the pipe, and
+//      exits. A compromised child holds no privilege, no file and no password hash.
+//   2. root reads at most Limits::auth_buffer bytes of user and password (popa3d's
+//      AUTH_BUFFER_SIZE) and the pending bytes, reaps the child, and calls the Auth policy.
+//   3. On success it drops to the account for good (UID 0 is refused once more) and runs
+//      server.transact(). On failure it drops as the child did and sends server.refuse_login().
+// Started as an ordinary user there is no separation (run_unprivileged_session): the whole
+// session runs as that user, who can open only the mailboxes that user may open.
+// Nothing here uses signals for control flow (popa3d's siglongjmp would skip destructors).
+#pragma once
+
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "pop3/account.hpp"
+#include "pop3/credentials.hpp"
+#include "pop3/error.hpp"
+#include "pop3/limits.hpp"
+#include "pop3/log.hpp"
+#include "pop3/protocol/line.hpp"
+
+namespace pop3::posix {
+
+struct PrivsepOptions {
+  std::string user = "popa3d";            // the pre-auth pseudo-user (popa3d's POP_USER)
+  std::string chroot_dir = "/var/empty";  // an empty root-owned directory (popa3d's POP_CHROOT)
+  // popa3d's AUTH_BUFFER_SIZE: "user\0password\0" from the child fits in this many bytes.
+  std::size_t auth_buffer = Limits{}.auth_buffer;
+  // The most client bytes the engine can hold unread after PASS: its input buffer.
+  std::size_t max_pending = input_buffer_size;
+};
+
+// The startup checks done: what each session drops to before running client-driven code.
+struct PrivsepConfig {
+  uid_t uid = 0;
+  gid_t gid = 0;
+  std::string chroot_dir;
+  std::size_t auth_buffer = 0;
+  std::size_t max_pending = 0;
+};
+
+namespace detail {
+
+inline std::string errno_message(const char* call, int error) {
+  return std::string(call) + ": " + std::strerror(error);
+}
+
+// Drops to uid/gid for good, in OpenSMTPD's order: chroot (optional), groups, GID, UID. Then
+// checks the drop holds: real, effective and saved IDs all changed, and setuid(0) fails.
+// false with `failed` = "<call>: <error>" (logged at crit as popa3d does).
+inline bool drop_privileges(uid_t uid, gid_t gid, const std::string* chroot_dir, std::string& failed) {
+  if (chroot_dir != nullptr) {
+    if (::chroot(chroot_dir->c_str()) != 0) {
+      failed = errno_message("chroot", errno);
+      return false;
+    }
+    if (::chdir("/") != 0) {
+      failed = errno_message("chdir", errno);
+      return false;
+    }
+  }
+  if (::setgroups(1, &gid) != 0) {
+    failed = errno_message("setgroups", errno);
+    return false;
+  }
+  if (::setresgid(gid, gid, gid) != 0) {
+    failed = errno_message("setresgid", errno);
+    return false;
+  }
+  if (::setresuid(uid, uid, uid) != 0) {
+    failed = errno_message("setresuid", errno);
+    return false;
+  }
+  uid_t ruid = 0, euid = 0, suid = 0;
+  gid_t rgid = 0, egid = 0, sgid = 0;
+  if (::getresuid(&ruid, &euid, &suid) != 0 || ::getresgid(&rgid, &egid, &sgid) != 0 ||
+      ruid != uid || euid != uid || suid != uid || rgid != gid || egid != gid || sgid != gid) {
+    failed = "setresuid: IDs did not change";
+    return false;
+  }
+  if (uid != 0 && ::setuid(0) == 0) {
+    failed = "setuid: root privileges could be regained";
+    return false;
+  }
+  return true;
+}
+
+// The child -> root message: three 32-bit lengths (user, password, pending), then the bytes.
+// Both ends are this program, so native byte order is fine.
+inline constexpr std::size_t handoff_header = 3 * sizeof(std::uint32_t);
+
+inline bool write_all(int fd, const char* data, std::size_t size) {
+  while (size > 0) {
+    const ssize_t n = ::write(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data += n;
+    size -= static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+inline bool write_handoff(int fd, std::string_view user, std::string_view password, std::string_view pending) {
+  std::string message;
+  message.reserve(handoff_header + user.size() + password.size() + pending.size());
+  for (const std::size_t length : {user.size(), password.size(), pending.size()}) {
+    const auto value = static_cast<std::uint32_t>(length);
+    message.append(reinterpret_cast<const char*>(&value), sizeof value);
+  }
+  message.append(user).append(password).append(pending);
+  const bool ok = write_all(fd, message.data(), message.size());
+  ::explicit_bzero(message.data(), message.size());
+  return ok;
+}
+
+// Reads up to `size` bytes; fewer only at end of file. -1 on a read error.
+inline ssize_t read_full(int fd, char* data, std::size_t size) {
+  std::size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::read(fd, data + done, size - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    if (n == 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  return static_cast<ssize_t>(done);
+}
+
+enum class Handoff { none, ok, malformed };
+
+// Reads what the child sent, trusting none of it: the lengths are checked against the bounds
+// before anything is read, and nothing may follow the message.
+inline Handoff read_handoff(int fd, const PrivsepConfig& config, Credentials& out) {
+  std::array<char, handoff_header> header{};
+  const ssize_t got = read_full(fd, header.data(), header.size());
+  if (got == 0) return Handoff::none;
+  if (got != static_cast<ssize_t>(header.size())) return Handoff::malformed;
+  std::array<std::uint32_t, 3> length{};
+  std::memcpy(length.data(), header.data(), header.size());
+  const std::uint64_t auth_bytes = std::uint64_t{length[0]} + 1 + length[1] + 1;  // as "user\0pass\0"
+  if (auth_bytes > config.auth_buffer || length[2] > config.max_pending) return Handoff::malformed;
+
+  std::vector<char> body(static_cast<std::size_t>(length[0]) + length[1] + length[2] + 1);
+  const ssize_t n = read_full(fd, body.data(), body.size());
+  Handoff result = Handoff::malformed;
+  if (n == static_cast<ssize_t>(body.size() - 1)) {  // one byte more than announced: not allowed
+    out.user.assign(body.data(), length[0]);
+    out.password.assign(body.data() + length[0], length[1]);
+    out.pending.assign(body.data() + length[0] + length[1], length[2]);
+    result = Handoff::ok;
+  }
+  ::explicit_bzero(body.data(), body.size());
+  return result;
+}
+
+// Reaps the child; true if it exited with status 0.
+inline bool reap(pid_t pid) {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return false;
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+inline void log_line(const LogSink& log, LogPriority priority, const std::string& message) {
+  if (log) log(priority, message);
+}
+
+// Spec section 15: the user name when it exists (also for root and UID 0), as Pop3Server::serve().
+inline void log_refusal(const LogSink& log, const std::string& user, std::error_code ec) {
+  if (ec == errc::auth_backend) {
+    log_line(log, LogPriority::crit, "Account database not readable while authenticating " + user);
+  }
+  log_line(log, LogPriority::notice,
+           ec == errc::auth_failed ? "Authentication failed for " + user
+                                   : std::string("Authentication failed for UNKNOWN USER"));
+}
+
+// The Auth policy's answer, with UID 0 refused whatever the policy said (popa3d refuses root).
+template <class Server>
+std::optional<Account> check_password(Server& server, Credentials& credentials, std::error_code& ec) {
+  std::optional<Account> account = server.auth().authenticate(credentials.user, credentials.password, ec);
+  credentials.wipe();
+  if (account && account->uid == 0) {
+    account.reset();
+    ec = errc::auth_failed;
+  }
+  return account;
+}
+
+}  // namespace detail
+
+// Startup, in both modes: files the session creates are private to the account (popa3d's
+// umask 077); a client that disconnects is an error code, not a SIGPIPE; and SIGCHLD is not
+// ignored (inetd may leave it so), or the root process could not reap the pre-auth child.
+inline void prepare_process() {
+  ::umask(077);
+  ::signal(SIGPIPE, SIG_IGN);
+  ::signal(SIGCHLD, SIG_DFL);
+}
+
+// Startup as root: looks up the pre-auth user and checks (or creates) the chroot directory.
+// std::nullopt with a one-line `error` that says how to fix it.
+inline std::optional<PrivsepConfig> prepare_privsep(const PrivsepOptions& options, std::string& error) {
+  PrivsepConfig config;
+  config.auth_buffer = options.auth_buffer;
+  config.max_pending = options.max_pending;
+
+  std::vector<char> buffer(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  const int rc = ::getpwnam_r(options.user.c_str(), &pw, buffer.data(), buffer.size(), &found);
+  if (found == nullptr) {
+    error = "pre-auth user \"" + options.user + "\": " +
+            (rc == 0 || rc == ENOENT || rc == ESRCH ? std::string("no such user") : std::strerror(rc)) +
+            "; create it with: useradd --system --no-create-home --home-dir /nonexistent"
+            " --shell /usr/sbin/nologin " + options.user;
+    return std::nullopt;
+  }
+  if (pw.pw_uid == 0 || pw.pw_uid == static_cast<uid_t>(-1) || pw.pw_gid == static_cast<gid_t>(-1)) {
+    error = "pre-auth user \"" + options.user + "\" must not be root";
+    return std::nullopt;
+  }
+  config.uid = pw.pw_uid;
+  config.gid = pw.pw_gid;
+
+  const std::string& dir = options.chroot_dir;
+  if (dir.empty() || dir.front() != '/') {
+    error = "chroot directory \"" + dir + "\" is not an absolute path";
+    return std::nullopt;
+  }
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno != ENOENT) {
+      error = dir + ": " + std::strerror(errno);
+      return std::nullopt;
+    }
+    // mkdir's mode is cut by the umask (077): set it explicitly.
+    if (::mkdir(dir.c_str(), 0755) != 0 || ::chmod(dir.c_str(), 0755) != 0 || ::stat(dir.c_str(), &st) != 0) {
+      error = "cannot create chroot directory " + dir + ": " + std::strerror(errno);
+      return std::nullopt;
+    }
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    error = "chroot directory " + dir + " is not a directory";
+    return std::nullopt;
+  }
+  // Whoever can write into it could plant files (a fake /etc, /dev/log) for the pre-auth child.
+  if (st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    error = "chroot directory " + dir + " must be owned by root and not writable by group or others";
+    return std::nullopt;
+  }
+  config.chroot_dir = dir;
+  return config;
+}
+
+// One session as root, in popa3d's two processes. Returns the exit status for the session's
+// process: 0 whatever the client did (popa3d's), 1 when a system call failed.
+template <class Server>
+int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSink& log) {
+  std::array<int, 2> pipe_fds{};
+  if (::pipe2(pipe_fds.data(), O_CLOEXEC) != 0) {
+    detail::log_line(log, LogPriority::crit, detail::errno_message("pipe", errno));
+    return 1;
+  }
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    detail::log_line(log, LogPriority::crit, detail::errno_message("fork", errno));
+    ::close(pipe_fds[0]);
+    ::close(pipe_fds[1]);
+    return 1;
+  }
+  if (pid == 0) {
+    // The child never returns: unwinding into the caller's frames would run them twice.
+    int status = 1;
+    try {
+      ::close(pipe_fds[0]);
+      std::string failed;
+      if (!detail::drop_privileges(config.uid, config.gid, &config.chroot_dir, failed)) {
+        detail::log_line(log, LogPriority::crit, failed);
+      } else {
+        std::error_code ec;
+        auto credentials = server.authorize(ec);
+        status = 0;
+        if (credentials && !detail::write_handoff(pipe_fds[1], credentials->user, credentials->password,
+                                                  credentials->pending)) {
+          status = 1;
+        }
+        if (credentials) credentials->wipe();
+      }
+    } catch (...) {
+      status = 1;
+    }
+    ::_exit(status);
+  }
+
+  ::close(pipe_fds[1]);
+  Credentials credentials;
+  detail::Handoff handoff = detail::read_handoff(pipe_fds[0], config, credentials);
+  ::close(pipe_fds[0]);
+  const bool child_ok = detail::reap(pid);
+  // Credentials count only from a child that finished cleanly.
+  if (!child_ok && handoff == detail::Handoff::ok) handoff = detail::Handoff::malformed;
+
+  std::string failed;
+  if (handoff == detail::Handoff::none) {
+    // The session ended in AUTHORIZATION; the child has logged why. Root drops all the same.
+    if (!detail::drop_privileges(config.uid, config.gid, &config.chroot_dir, failed)) {
+      detail::log_line(log, LogPriority::crit, failed);
+      return 1;
+    }
+    return child_ok ? 0 : 1;
+  }
+
+  std::error_code ec = errc::auth_backend;
+  std::optional<Account> account;
+  if (handoff == detail::Handoff::ok) {
+    account = detail::check_password(server, credentials, ec);
+  } else {
+    credentials.wipe();
+    detail::log_line(log, LogPriority::crit, "Malformed credentials from the AUTHORIZATION process");
+  }
+
+  if (account) {
+    detail::log_line(log, LogPriority::info, "Authentication passed for " + credentials.user);
+    if (!detail::drop_privileges(account->uid, account->gid, nullptr, failed)) {
+      detail::log_line(log, LogPriority::crit, failed);
+      return 1;
+    }
+    (void)server.transact(*account, credentials.pending);
+    return 0;
+  }
+
+  // popa3d's order: drop as the child did, then reply, then log.
+  if (!detail::drop_privileges(config.uid, config.gid, &config.chroot_dir, failed)) {
+    detail::log_line(log, LogPriority::crit, failed);
+    return 1;
+  }
+  (void)server.refuse_login();
+  if (handoff == detail::Handoff::ok) detail::log_refusal(log, credentials.user, ec);
+  return handoff == detail::Handoff::ok ? 0 : 1;
+}
+
+// One session without root: no second process, no chroot, no change of identity. The account's
+// UID and GID are not used (only UID 0 is still refused); mailboxes open with this user's rights.
+template <class Server>
+int run_unprivileged_session(Server& server, const LogSink& log) {
+  std::error_code ec;
+  auto credentials = server.authorize(ec);
+  if (!credentials) return 0;
+  const std::optional<Account> account = detail::check_password(server, *credentials, ec);
+  if (account) {
+    detail::log_line(log, LogPriority::info, "Authentication passed for " + credentials->user);
+    (void)server.transact(*account, credentials->pending);
+    return 0;
+  }
+  (void)server.refuse_login();
+  detail::log_refusal(log, credentials->user, ec);
+  return 0;
+}
+
+}  // namespace pop3::posix

@@ -1,0 +1,152 @@
+// pop3/transport/fd.hpp: a TransportPolicy over two file descriptors, with popa3d's idle timeout.
+//
+// Reads from `in_fd` and writes to `out_fd` (the same socket in both inetd and -D mode, where
+// the process model has put it on descriptors 0 and 1). The descriptors are not owned: the
+// transport never closes them.
+//
+//   pop3::FdTransport io{0, 1, std::chrono::seconds{600}};
+//   std::error_code ec;
+//   io.write(std::string_view{"+OK\r\n"}, ec);
+//
+// @par Concepts
+//   TransportPolicy
+#pragma once
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cassert>
+#include <cerrno>
+#include <chrono>
+#include <climits>
+#include <cstddef>
+#include <span>
+#include <system_error>
+
+#include "pop3/concepts.hpp"
+#include "pop3/error.hpp"
+
+namespace pop3 {
+
+class FdTransport {
+ public:
+  // idle_timeout: how long one read (or one blocked write) may wait for the client; RFC 1939
+  // s.3 asks for at least 10 minutes, popa3d's POP_TIMEOUT. Zero or negative: wait forever.
+  FdTransport(int in_fd, int out_fd, std::chrono::milliseconds idle_timeout) noexcept
+      : in_fd_(in_fd), out_fd_(out_fd), idle_timeout_(idle_timeout) {
+    int type = 0;
+    socklen_t length = sizeof type;
+    out_is_socket_ = ::getsockopt(out_fd_, SOL_SOCKET, SO_TYPE, &type, &length) == 0;
+    if (out_is_socket_) {
+      // The engine writes each reply whole; without TCP_NODELAY a reply that follows another
+      // (the +OK of PASS after the greeting, a pipelined QUIT) waits for the client's delayed
+      // ACK. Fails harmlessly on a non-TCP socket, so the result is ignored.
+      const int on = 1;
+      (void)::setsockopt(out_fd_, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+      // A blocking send() to a client that stopped reading would wait forever; with a send
+      // timeout it returns EAGAIN and write() reports errc::timeout.
+      if (idle_timeout_ > std::chrono::milliseconds::zero()) {
+        const auto ms = idle_timeout_.count();
+        timeval tv{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
+        (void)::setsockopt(out_fd_, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+      }
+    }
+  }
+
+  // Some bytes from the client: 1..buf.size(), or 0 with ec = errc::timeout after the idle
+  // limit, errc::eof when the client closed its side or the read failed (popa3d treats both
+  // as a disconnect).
+  std::size_t read_some(std::span<char> buf, std::error_code& ec) {
+    assert(!buf.empty());
+    const Deadline deadline{idle_timeout_};
+    for (;;) {
+      if (!wait_for(in_fd_, POLLIN, deadline, ec)) return 0;
+      const ssize_t n = ::read(in_fd_, buf.data(), buf.size());
+      if (n > 0) {
+        ec.clear();
+        return static_cast<std::size_t>(n);
+      }
+      // A non-blocking descriptor whose readiness was spurious: wait again, same deadline.
+      if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+      ec = errc::eof;
+      return 0;
+    }
+  }
+
+  // All of `bytes`, or ec set: errc::eof when the client is gone (EPIPE, ECONNRESET, any write
+  // error), errc::timeout when it stopped reading for the idle limit.
+  void write(std::span<const char> bytes, std::error_code& ec) {
+    ec.clear();
+    const Deadline deadline{idle_timeout_};
+    while (!bytes.empty()) {
+      // MSG_NOSIGNAL: a closed connection is an error code here, not a SIGPIPE, even when the
+      // library is used by a program that did not ignore the signal.
+      const ssize_t n = out_is_socket_ ? ::send(out_fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL)
+                                       : ::write(out_fd_, bytes.data(), bytes.size());
+      if (n > 0) {
+        bytes = bytes.subspan(static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (!wait_for(out_fd_, POLLOUT, deadline, ec)) return;
+        continue;
+      }
+      ec = errc::eof;
+      return;
+    }
+  }
+
+ private:
+  // One idle period: a retried poll() must not restart the clock.
+  struct Deadline {
+    explicit Deadline(std::chrono::milliseconds timeout)
+        : forever(timeout <= std::chrono::milliseconds::zero()),
+          at(std::chrono::steady_clock::now() + (forever ? std::chrono::milliseconds::zero() : timeout)) {}
+    // poll()'s timeout argument for what is left: -1 = forever, 0 = expired.
+    [[nodiscard]] int poll_timeout() const {
+      if (forever) return -1;
+      const auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(at - std::chrono::steady_clock::now()).count();
+      if (left <= 0) return 0;
+      return left > INT_MAX ? INT_MAX : static_cast<int>(left);
+    }
+    bool forever;
+    std::chrono::steady_clock::time_point at;
+  };
+
+  // Waits until `fd` is ready for `events`. false with ec set on timeout (errc::timeout) or a
+  // poll() failure (errc::eof). POLLHUP/POLLERR count as ready: the read or write that follows
+  // reports the end.
+  static bool wait_for(int fd, short events, const Deadline& deadline, std::error_code& ec) {
+    for (;;) {
+      pollfd p{fd, events, 0};
+      const int timeout = deadline.poll_timeout();
+      const int r = ::poll(&p, 1, timeout);
+      if (r > 0) return true;
+      if (r == 0) {
+        // poll() may return a little early; only a spent deadline is a timeout.
+        if (deadline.poll_timeout() != 0) continue;
+        ec = errc::timeout;
+        return false;
+      }
+      if (errno == EINTR) continue;
+      ec = errc::eof;
+      return false;
+    }
+  }
+
+  int in_fd_;
+  int out_fd_;
+  std::chrono::milliseconds idle_timeout_;
+  bool out_is_socket_ = false;
+};
+
+static_assert(TransportPolicy<FdTransport>, "FdTransport must model pop3::TransportPolicy");
+
+}  // namespace pop3
