@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Quick start: builds popa3d, serves examples/demo.mbox to the user "demo" (password "demo")
+# on 127.0.0.1:1110 in standalone mode, and fetches the mail with curl.
+#
+#   scripts/demo.sh                 build, serve, fetch, then keep serving until Ctrl-C
+#   scripts/demo.sh --once          build, serve, fetch, stop (used by the test suite)
+#   scripts/demo.sh --binary PATH   use an already built popa3d
+#
+# As root it runs as popa3d is meant to run: the login phase as the pre-auth user "popa3d"
+# (created here if missing) in an empty chroot, the mailbox as the user "nobody". As an
+# ordinary user it serves in one process as that user.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+once=0
+binary=""
+port=${DEMO_PORT:-1110}
+while (($#)); do
+  case $1 in
+    --once) once=1 ;;
+    --binary) binary=$2; shift ;;
+    *) echo "usage: scripts/demo.sh [--once] [--binary PATH]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [[ -z $binary ]]; then
+  scripts/install-deps.sh
+  cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build --target popa3d
+  binary=build/src/popa3d
+fi
+
+work=$(mktemp -d /tmp/popa3d-demo.XXXXXX)
+chmod 755 "$work"
+server_pid=""
+cleanup() {
+  [[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+mkdir -p "$work/mail"
+cp examples/demo.mbox "$work/mail/demo"
+extra=()
+if [[ $(id -u) -eq 0 ]]; then
+  getent passwd popa3d >/dev/null ||
+    useradd --system --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin popa3d
+  uid=$(id -u nobody) gid=$(id -g nobody)
+  chown -R "$uid:$gid" "$work/mail"
+  mkdir -m 755 "$work/empty"
+  extra=(--user popa3d --chroot "$work/empty")
+else
+  uid=$(id -u) gid=$(id -g)
+fi
+chmod 600 "$work/mail/demo"
+# An old mtime: popa3d holds its lock for a second on a mailbox changed in this second.
+touch -d '2001-09-09 01:46:40' "$work/mail/demo"
+(umask 077 && echo "demo:$(openssl passwd -6 demo):$uid:$gid:$work/mail/demo" > "$work/users")
+
+"$binary" -D --foreground --stderr --listen 127.0.0.1 --port "$port" \
+  --users-file "$work/users" "${extra[@]}" &
+server_pid=$!
+for _ in $(seq 50); do   # up to 5 s for the listening socket
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+  kill -0 "$server_pid" 2>/dev/null || { echo "demo: popa3d exited" >&2; exit 1; }
+  sleep 0.1
+done
+
+show() {
+  echo "\$ $*"
+  "$@"
+  echo
+}
+show curl -sS --max-time 10 -u demo:demo "pop3://127.0.0.1:$port/"
+show curl -sS --max-time 10 -u demo:demo "pop3://127.0.0.1:$port/1"
+show curl -sS --max-time 10 -u demo:demo --request UIDL "pop3://127.0.0.1:$port/"
+
+if ((once)); then
+  exit 0
+fi
+echo "popa3d is serving $work/mail/demo on 127.0.0.1:$port (user demo, password demo). Ctrl-C stops it."
+wait "$server_pid"
