@@ -47,7 +47,23 @@ constexpr const char* usage_text =
     "              [--max-per-source N]] [--spool DIR] [--users-file FILE] [--timeout SECONDS]\n"
     "              [--user NAME] [--chroot DIR] [--stderr]\n"
     "       popa3d -V | -h\n"
-    "Without -D, serves one POP3 session on standard input and output (inetd).\n";
+    "Without -D, serves one POP3 session on standard input and output (inetd).\n"
+    "\n"
+    "  -D, --daemon           standalone daemon: listen and fork one process per connection\n"
+    "      --foreground       with -D: do not detach (for a service manager)\n"
+    "      --listen ADDR      with -D: address to listen on, repeatable (default: all IPv4 and IPv6)\n"
+    "      --port N           with -D: TCP port (default 110)\n"
+    "      --max-sessions N   with -D: sessions at once (default 500)\n"
+    "      --max-per-source N with -D: sessions at once from one address (default 50)\n"
+    "      --spool DIR        mail spool directory; mailbox = DIR/USER (default /var/mail)\n"
+    "      --users-file FILE  accounts from FILE (name:crypt-hash:uid:gid:mailbox), not the system\n"
+    "      --timeout SECONDS  idle time before a session is closed (default 600)\n"
+    "      --user NAME        unprivileged user for the login phase (default popa3d)\n"
+    "      --chroot DIR       empty directory for the login phase (default /var/empty)\n"
+    "      --stderr           log to standard error instead of syslog\n"
+    "  -V, --version          print the version and exit\n"
+    "  -h, --help             print this help and exit\n"
+    "See popa3d(8).\n";
 
 enum LongOnly : int {
   opt_listen = 256, opt_port, opt_spool, opt_users_file, opt_max_sessions, opt_max_per_source,
