@@ -255,37 +255,26 @@ inline bool constant_time_equal(std::string_view computed, std::string_view stor
   return diff == 0;
 }
 
-// A hash of a random password with the same method, cost and salt as `model`, or with default
-// yescrypt when `model` is empty: what an unknown user's attempt is checked against, so that it
-// costs what a real attempt costs without keeping any real hash in memory.
-inline bool make_dummy_hash(const std::string& model, std::string& dummy, std::string& error) {
-  std::array<unsigned char, 16> random{};
-  if (::getrandom(random.data(), random.size(), 0) != static_cast<ssize_t>(random.size())) {
-    error = std::string("getrandom: ") + std::strerror(errno);
+// The setting (method, cost and salt: a hash without its final part) that an unknown user's
+// password is hashed with, so that the attempt costs what a real one costs. It comes from
+// `model`, a real hash, or is default yescrypt (what Debian's passwd writes) when `model` is
+// empty. Making a setting costs nothing: no hash is computed at startup, and no real hash
+// is kept in memory.
+inline bool make_dummy_setting(const std::string& model, std::string& setting, std::string& error) {
+  if (!model.empty()) {
+    // "$id$params$salt$hash" -> "$id$params$salt"; traditional DES: the 2-character salt.
+    const auto last = model.rfind('$');
+    setting = model.front() == '$' && last != std::string::npos && last > 0 ? model.substr(0, last)
+                                                                          : model.substr(0, 2);
+    return true;
+  }
+  std::array<char, CRYPT_GENSALT_OUTPUT_SIZE> salt{};
+  if (::crypt_gensalt_rn("$y$", 0, nullptr, 0, salt.data(), static_cast<int>(salt.size())) == nullptr) {
+    error = std::string("crypt_gensalt: ") + std::strerror(errno);
     return false;
   }
-  std::array<char, 2 * 16 + 1> phrase{};
-  for (std::size_t i = 0; i < random.size(); ++i) {
-    phrase[2 * i] = "0123456789abcdef"[random[i] >> 4];
-    phrase[2 * i + 1] = "0123456789abcdef"[random[i] & 15];
-  }
-  std::string setting = model;
-  if (setting.empty()) {
-    std::array<char, CRYPT_GENSALT_OUTPUT_SIZE> salt{};
-    if (::crypt_gensalt_rn("$y$", 0, nullptr, 0, salt.data(), static_cast<int>(salt.size())) == nullptr) {
-      error = std::string("crypt_gensalt: ") + std::strerror(errno);
-      return false;
-    }
-    setting = salt.data();
-  }
-  CryptScratch scratch;
-  const char* result = scratch.hash(phrase.data(), setting.c_str());
-  const bool ok = result != nullptr && result[0] != '*';
-  if (ok) dummy = result;
-  else error = "crypt(3) cannot compute a hash for the dummy check";
-  ::explicit_bzero(phrase.data(), phrase.size());
-  wipe_string(setting);
-  return ok;
+  setting = salt.data();
+  return true;
 }
 
 // What a lookup found; the hash is wiped on destruction.
@@ -334,8 +323,20 @@ class CryptAuth {
       error = "/etc/shadow is readable by root only: run as root, or use a users file";
       return std::nullopt;
     }
-    // Debian's passwd and chpasswd write default yescrypt hashes.
-    if (!detail::make_dummy_hash({}, auth.dummy_hash_, error)) return std::nullopt;
+    // The dummy check copies the method and cost of the first usable system hash, so an
+    // unknown name costs what a real account costs here (default yescrypt if none).
+    std::string model;
+    ::setspent();
+    while (const struct spwd* entry = ::getspent()) {
+      if (entry->sp_pwdp != nullptr && detail::usable_hash(entry->sp_pwdp)) {
+        model = entry->sp_pwdp;
+        break;
+      }
+    }
+    ::endspent();
+    const bool ok = detail::make_dummy_setting(model, auth.dummy_setting_, error);
+    detail::wipe_string(model);
+    if (!ok) return std::nullopt;
     return auth;
   }
 
@@ -364,7 +365,7 @@ class CryptAuth {
         break;
       }
     }
-    const bool ok = detail::make_dummy_hash(model, auth.dummy_hash_, error);
+    const bool ok = detail::make_dummy_setting(model, auth.dummy_setting_, error);
     detail::wipe_string(model);
     if (!ok) return std::nullopt;
     auth.users_file_ = std::move(path);
@@ -390,7 +391,8 @@ class CryptAuth {
     if (phrase_ok) std::memcpy(phrase.data(), password.data(), password.size());
 
     const bool real = account.found && phrase_ok && detail::usable_hash(account.hash) && account.uid != 0;
-    const std::string& stored = real ? account.hash : dummy_hash_;
+    // An unknown user's phrase is hashed with the dummy setting, which matches no result.
+    const std::string& stored = real ? account.hash : dummy_setting_;
     bool match = false;
     {
       detail::CryptScratch scratch;
@@ -474,7 +476,7 @@ class CryptAuth {
 
   std::string spool_;
   std::string users_file_;  // empty: system accounts
-  std::string dummy_hash_;
+  std::string dummy_setting_;
 };
 
 static_assert(AuthPolicy<CryptAuth>, "CryptAuth must model pop3::AuthPolicy");
