@@ -86,9 +86,10 @@ concept DigestPolicy = std::default_initializable<D> && std::copyable<D> &&
 ///                                   in a way that conflicts with the table (popa3d's mtime
 ///                                   test); errc::mailbox_changed or errc::mailbox_io if so
 ///   m.data(i, offset, ec) -> span : the raw (LF) bytes of message i from `offset` on, in one
-///                                   or more chunks; an empty span at the end of the message
-///   m.intact()      -> bool       : false if bytes handed out by data() may have been lost
-///                                   because the file shrank under them (do not send them)
+///                                   or more chunks, valid until the next call; an empty span
+///                                   at the end of the message. ec (errc::mailbox_changed, or
+///                                   errc::mailbox_io) if the bytes can no longer be read, for
+///                                   example because the file shrank: the session then ends
 ///   m.mark_deleted(i), m.deleted(i) -> bool, m.reset_deleted()
 ///   m.commit(ec)                  : UPDATE: removes the messages marked deleted, keeping mail
 ///                                   that arrived during the session. errc::mailbox_changed:
@@ -104,7 +105,6 @@ concept MailboxPolicy = std::movable<M> &&
     { cm.unique_id(i) } -> std::same_as<UniqueId>;
     { m.verify(ec) } -> std::same_as<void>;
     { m.data(i, offset, ec) } -> std::same_as<std::span<const char>>;
-    { cm.intact() } -> std::same_as<bool>;
     { m.mark_deleted(i) } -> std::same_as<void>;
     { cm.deleted(i) } -> std::same_as<bool>;
     { m.reset_deleted() } -> std::same_as<void>;

@@ -86,7 +86,7 @@ struct MemoryMailboxState {
   std::optional<std::error_code> verify_error;  // returned by verify() from the Nth call on
   unsigned verify_error_from = 1;
   std::optional<std::error_code> commit_error;
-  bool lose_data = false;            // intact() false after data() was called
+  std::optional<std::size_t> fail_data_at;  // data() fails at this offset (the file shrank)
   std::size_t chunk = 7;             // data() hands out this many bytes at a time
   unsigned verify_calls = 0;
   std::vector<std::size_t> committed_deletions;
@@ -128,13 +128,15 @@ class MemoryMailbox {
     if (++state_->verify_calls >= state_->verify_error_from && state_->verify_error)
       ec = *state_->verify_error;
   }
-  std::span<const char> data(MsgIndex i, std::uint64_t offset, std::error_code&) {
+  std::span<const char> data(MsgIndex i, std::uint64_t offset, std::error_code& ec) {
     const auto& m = state_->messages.at(i.value);
+    if (state_->fail_data_at && offset >= *state_->fail_data_at) {
+      ec = errc::mailbox_changed;
+      return {};
+    }
     if (offset >= m.size()) return {};
-    if (state_->lose_data) lost_ = true;
     return {m.data() + offset, std::min<std::size_t>(state_->chunk, m.size() - offset)};
   }
-  bool intact() const { return !lost_; }
   void mark_deleted(MsgIndex i) { deleted_.at(i.value) = true; }
   bool deleted(MsgIndex i) const { return deleted_.at(i.value); }
   void reset_deleted() { std::fill(deleted_.begin(), deleted_.end(), false); }
@@ -151,7 +153,6 @@ class MemoryMailbox {
  private:
   std::shared_ptr<MemoryMailboxState> state_;
   std::vector<bool> deleted_;
-  bool lost_ = false;
 };
 
 }  // namespace pop3::test

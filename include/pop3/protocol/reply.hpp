@@ -32,9 +32,6 @@ class OutputBuffer {
     std::memcpy(prepare(bytes.size()), bytes.data(), bytes.size());
     commit(bytes.size());
   }
-  void truncate(std::size_t n) noexcept {
-    if (n < size_) size_ = n;
-  }
   void clear() noexcept { size_ = 0; }
   [[nodiscard]] std::string_view view() const noexcept { return {data_.get(), size_}; }
   [[nodiscard]] std::size_t size() const noexcept { return size_; }
