@@ -1,8 +1,8 @@
 // pop3/mailbox/mbox.hpp: the mbox maildrop, as popa3d 1.0.3 reads and updates it.
 //
-// Opens the file with lstat/open/fcntl as popa3d does, maps it, and takes the
-// message table from scan_mbox(). Messages are streamed straight out of the
-// mapping; UPDATE compacts the file in place under an exclusive lock.
+// Opens the file with lstat/open/fcntl as popa3d does and builds the message table
+// with MboxScanner over pread() windows. Messages are read in chunks into the
+// mailbox's own buffer; UPDATE compacts the file in place under an exclusive lock.
 //
 //   pop3::MboxMailbox<pop3::Md5> box{pop3::Limits{}};
 //   std::error_code ec; box.open(account, ec);
@@ -19,21 +19,23 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <ctime>
 #include <memory>
 #include <new>
 #include <optional>
 #include <span>
+#include <string_view>
 #include <system_error>
 #include <utility>
 #include <vector>
 
 #include "pop3/account.hpp"
 #include "pop3/concepts.hpp"
-#include "pop3/detail/mapping_guard.hpp"
 #include "pop3/digest/md5.hpp"
 #include "pop3/error.hpp"
 #include "pop3/limits.hpp"
@@ -67,13 +69,27 @@ inline void mbox_hold_past_mtime(std::time_t mtime) noexcept {
   }
 }
 
-// Block size of the UPDATE copy; popa3d uses 64 KiB (FILE_BUFFER_SIZE).
-inline constexpr std::size_t mbox_copy_block = std::size_t{1} << 20;
+// Bytes per pread() of the scan and per block of the UPDATE copy; popa3d uses 64 KiB
+// (FILE_BUFFER_SIZE). 1 MiB keeps the system calls few and the buffer small.
+inline constexpr std::size_t mbox_block = std::size_t{1} << 20;
+
+// Reads `n` bytes at `offset`, continuing after partial reads and EINTR. Returns the bytes
+// read, fewer than `n` only at the end of the file, or -1 if a read failed.
+inline ssize_t mbox_pread(int fd, char* to, std::size_t n, std::uint64_t offset) noexcept {
+  std::size_t done = 0;
+  while (done < n) {
+    const ssize_t got = pread(fd, to + done, n - done, static_cast<off_t>(offset + done));
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return -1;
+    if (got == 0) break;
+    done += static_cast<std::size_t>(got);
+  }
+  return static_cast<ssize_t>(done);
+}
 
 // Copies `length` bytes at `from` to `to` (to <= from) in the same file, front to back,
-// so overlapping ranges move like memmove. pread, not the mapping, is the source: the
-// bytes after the login size are not mapped, and a file shortened behind our lock gives
-// a short read (an I/O error) rather than a fault.
+// so overlapping ranges move like memmove. A file shortened behind our lock gives a
+// short read, which is an I/O error here.
 inline bool mbox_move_down(int fd, std::uint64_t from, std::uint64_t length, std::uint64_t to,
                            std::span<char> buffer) noexcept {
   while (length > 0) {
@@ -121,17 +137,25 @@ class MboxSignalBlock {
 ///
 /// - open(): a missing file or one of size 0 is an empty mailbox that is never
 ///   opened or created; anything but a regular file (symlinks included) is refused.
-///   The table is built under a shared lock from a read-only shared mapping.
-/// - data() hands out spans into that mapping, at most chunk_bytes each.
+///   The table is built under a shared lock by MboxScanner, fed 1 MiB pread() windows.
+/// - data() reads a message into the mailbox's buffer, at most chunk_bytes at a time.
 /// - verify() is popa3d's mtime test: if the whole-second mtime changed, the first
 ///   login-size bytes are parsed again under a shared lock and must give the same
 ///   extents, sizes and digests (new mail after them is allowed and stays invisible).
 /// - commit() compacts the same file in place under an exclusive lock.
-/// A truncation by a program that ignores locks cannot kill the process: faults in the
-/// mapping read zeros (detail::FileMapping), intact() turns false and verify() reports
-/// errc::mailbox_changed.
+/// A truncation by a program that ignores locks shows up as a short read: data(),
+/// verify() and commit() then report errc::mailbox_changed.
+///
+/// Why pread() and not mmap(): measured on the CI machine with a 1.15 GB mailbox, the
+/// scan runs at 3.65 GB/s through 1 MiB pread() windows and at 1.15 GB/s through a
+/// mapping (the first touch of each mapped page costs more than copying it), and
+/// streaming every message from a mapping whose pages are released behind the reader
+/// runs at 619 MB/s. Reading also leaves no SIGBUS to guard against.
+///
 /// Memory: 48 bytes per message for the table (MboxMessage with a 16-byte digest), one
-/// bit per message for deletions; verify() briefly holds a second table.
+/// bit per message for deletions, and one buffer of mbox_block + max_carry bytes,
+/// allocated at the first open() of a non-empty file and reused by the scan, data(),
+/// verify() and commit(); verify() briefly holds a second table.
 template <DigestPolicy Digest>
 class MboxMailbox {
  public:
@@ -143,7 +167,7 @@ class MboxMailbox {
   MboxMailbox(MboxMailbox&& other) noexcept
       : limits_(other.limits_),
         fd_(std::exchange(other.fd_, -1)),
-        map_(std::move(other.map_)),
+        buffer_(std::move(other.buffer_)),
         table_(std::move(other.table_)),
         deleted_(std::move(other.deleted_)),
         deleted_count_(std::exchange(other.deleted_count_, 0)),
@@ -157,7 +181,7 @@ class MboxMailbox {
       close_all();
       limits_ = other.limits_;
       fd_ = std::exchange(other.fd_, -1);
-      map_ = std::move(other.map_);
+      buffer_ = std::move(other.buffer_);
       table_ = std::move(other.table_);
       deleted_ = std::move(other.deleted_);
       deleted_count_ = std::exchange(other.deleted_count_, 0);
@@ -174,7 +198,7 @@ class MboxMailbox {
   ~MboxMailbox() { close_all(); }
 
   // Spec 9.1. ec: errc::mailbox_refused (not a regular file, not mbox, over the limits)
-  // or errc::mailbox_io (cannot stat, open, lock or map).
+  // or errc::mailbox_io (cannot stat, open, lock or read it, or it shrank while we read).
   void open(const Account& account, std::error_code& ec) {
     ec.clear();
     close_all();
@@ -203,21 +227,17 @@ class MboxMailbox {
     if (fstat(fd_, &st) != 0) return fail(ec, errc::mailbox_io);
     const auto size = static_cast<std::uint64_t>(st.st_size);
     if (size > limits_.max_mailbox_bytes) return fail(ec, errc::mailbox_refused);
-    if (size == 0) {  // emptied between lstat and lock: nothing to map
+    if (size == 0) {  // emptied between lstat and lock: nothing to read
       close_all();
       return;
     }
-    map_ = detail::FileMapping::map(fd_, static_cast<std::size_t>(size), ec);
-    if (ec) return fail(ec, errc::mailbox_io);
+    if (!buffer_) buffer_.reset(new (std::nothrow) char[buffer_bytes]);
+    if (!buffer_) return fail(ec, errc::mailbox_io);
 
-    const auto bytes = map_.bytes();
-    const ScanStatus status =
-        scan_mbox<Digest>(std::string_view(bytes.data(), bytes.size()), table_, limits_.max_messages,
-                          release_behind());
+    const ScanStatus status = scan_file(table_, limits_.max_messages, size, ec);
+    // A short read: shortened under our shared lock by a program that ignores locks.
+    if (ec) return fail(ec, errc::mailbox_io);
     if (status != ScanStatus::ok) return fail(ec, errc::mailbox_refused);
-    // Shortened under our shared lock by a program that ignores locks: what we parsed
-    // was partly zero pages, so the table cannot be trusted.
-    if (map_.faults() != 0) return fail(ec, errc::mailbox_io);
     table_.shrink_to_fit();  // keep the table at sizeof(MboxMessage) per message
 
     login_size_ = current_size_ = size;
@@ -234,11 +254,11 @@ class MboxMailbox {
   }
 
   // Spec section 12. Cheap when the whole-second mtime is unchanged (one fstat).
-  // ec: errc::mailbox_changed (conflicting change, or the mapping lost bytes),
-  // errc::mailbox_io (cannot stat or lock, or the file grew past max_mailbox_bytes).
+  // ec: errc::mailbox_changed (conflicting change, or the file shrank), errc::mailbox_io
+  // (cannot stat, lock or read, or the file grew past max_mailbox_bytes).
   void verify(std::error_code& ec) {
     ec.clear();
-    if (stale_ || map_.faults() != 0) {
+    if (stale_) {
       ec = errc::mailbox_changed;
       return;
     }
@@ -259,32 +279,35 @@ class MboxMailbox {
     detail::mbox_lock(fd_, F_UNLCK);
   }
 
-  // The raw (LF) bytes of message i from `offset`, at most chunk_bytes, as a span into the
-  // mapping; empty at the end. Valid until the next call that may change the mailbox
-  // (commit, open, destruction). Check intact() after using the bytes.
+  // The raw (LF) bytes of message i from `offset`, at most chunk_bytes, read from the file
+  // now (so a harmless rewrite is served as it is now, as popa3d does); empty at the end.
+  // The span points into the mailbox's buffer and is valid until the next call.
+  // ec: errc::mailbox_changed if the file no longer holds those bytes (shortened by a
+  // program that ignores locks: the session ends, and the client keeps what it got without
+  // the final ".", spec 12), errc::mailbox_io if the read failed.
   [[nodiscard]] std::span<const char> data(MsgIndex i, std::uint64_t offset, std::error_code& ec) noexcept {
     ec.clear();
-    if (stale_ || map_.faults() != 0) {
+    if (stale_) {
       ec = errc::mailbox_changed;
       return {};
     }
     const auto& m = table_[i.value];
     if (offset >= m.data_length) return {};
     const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_bytes, m.data_length - offset));
-    const auto begin = static_cast<std::size_t>(m.data_offset + offset);
-    // The engine is done with earlier chunks when it asks for the next one: release them
-    // now and then, so sending every message does not make the whole file resident.
-    if (handed_end_ - handed_begin_ >= release_step) {
-      map_.release(handed_begin_, handed_end_);
-      handed_end_ = handed_begin_;
+    const ssize_t got = detail::mbox_pread(fd_, buffer_.get(), n, m.data_offset + offset);
+    if (got < 0) {
+      ec = errc::mailbox_io;
+      return {};
     }
-    if (handed_end_ == handed_begin_) handed_begin_ = handed_end_ = begin;
-    handed_begin_ = std::min(handed_begin_, begin);
-    handed_end_ = std::max(handed_end_, begin + n);
-    return {map_.bytes().data() + begin, n};
+    if (static_cast<std::size_t>(got) != n) {
+      // Known changed, even if it grows back within the same second: commit() must not
+      // move bytes the table no longer describes.
+      stale_ = true;
+      ec = errc::mailbox_changed;
+      return {};
+    }
+    return {buffer_.get(), n};
   }
-
-  [[nodiscard]] bool intact() const noexcept { return map_.faults() == 0; }
 
   void mark_deleted(MsgIndex i) noexcept {
     if (!deleted_[i.value]) {
@@ -322,13 +345,17 @@ class MboxMailbox {
  private:
   using Table = std::vector<MboxMessage<Digest>>;
 
+  // One scan window plus the unconsumed tail of the previous one.
+  static constexpr std::size_t buffer_bytes = detail::mbox_block + MboxScanner<Digest>::max_carry;
+  static_assert(chunk_bytes <= buffer_bytes && detail::mbox_block <= buffer_bytes);
+
   void fail(std::error_code& ec, errc e) noexcept {
     close_all();  // closing the descriptor also drops our fcntl lock
     ec = e;
   }
 
+  // Forgets the file; the buffer is kept for the next open().
   void close_all() noexcept {
-    map_.reset();
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
     table_.clear();
@@ -338,6 +365,40 @@ class MboxMailbox {
     login_size_ = current_size_ = 0;
     mtime_ = 0;
     stale_ = false;
+  }
+
+  // Scans the first `size` bytes of the file into `table`: pread() windows of mbox_block
+  // bytes, with the tail MboxScanner left unconsumed (at most max_carry bytes) moved to
+  // the front of the buffer before each read. ec: errc::mailbox_changed if the file gave
+  // fewer than `size` bytes, errc::mailbox_io if a read failed; the status then means
+  // nothing.
+  ScanStatus scan_file(Table& table, std::uint32_t max_messages, std::uint64_t size, std::error_code& ec) {
+    MboxScanner<Digest> scanner(table, max_messages);
+    char* const buffer = buffer_.get();
+    std::size_t carry = 0;
+    std::uint64_t read_to = 0;  // file offset of buffer[carry]
+    for (;;) {
+      // The window never runs past the buffer, whatever the scanner leaves unconsumed.
+      const auto want = static_cast<std::size_t>(
+          std::min<std::uint64_t>({detail::mbox_block, buffer_bytes - carry, size - read_to}));
+      const ssize_t got = detail::mbox_pread(fd_, buffer + carry, want, read_to);
+      if (got < 0) {
+        ec = errc::mailbox_io;
+        return ScanStatus::ok;
+      }
+      if (static_cast<std::size_t>(got) != want) {
+        ec = errc::mailbox_changed;
+        return ScanStatus::ok;
+      }
+      read_to += want;
+      const bool at_eof = read_to == size;
+      const std::string_view bytes(buffer, carry + want);
+      const std::size_t used = scanner.feed(bytes, at_eof);
+      if (at_eof || scanner.status() != ScanStatus::ok) return scanner.status();
+      carry = bytes.size() - used;
+      assert(carry <= MboxScanner<Digest>::max_carry);
+      std::memmove(buffer, buffer + used, carry);
+    }
   }
 
   // The re-check of spec section 12, with a lock held: the file must not be shorter than
@@ -357,8 +418,8 @@ class MboxMailbox {
       ec = errc::mailbox_io;
       return;
     }
-    if (!same_table()) {
-      ec = errc::mailbox_changed;
+    if (!same_table(ec)) {
+      if (!ec) ec = errc::mailbox_changed;
       return;
     }
     mtime_ = st.st_mtim.tv_sec;
@@ -366,26 +427,15 @@ class MboxMailbox {
     if (hold_past_mtime) detail::mbox_hold_past_mtime(mtime_);
   }
 
-  // A scan_mbox() progress callback that releases the mapping behind the scan every
-  // release_step bytes, so a 1 GiB mailbox does not become 1 GiB of resident memory.
-  auto release_behind() const noexcept {
-    return [this, released = std::uint64_t{0}](std::uint64_t done) mutable noexcept {
-      if (done - released < release_step) return;
-      map_.release(static_cast<std::size_t>(released), static_cast<std::size_t>(done));
-      released = done;
-    };
-  }
-
-  bool same_table() const {
+  // True if the first login-size bytes parse to the table loaded at open(), message by
+  // message. False with ec set if the file could not be read (see scan_file()).
+  bool same_table(std::error_code& ec) {
     Table again;
     again.reserve(table_.size());
-    const auto bytes = map_.bytes();
     // More messages than at login is already a conflict, so the scan stops there and
     // the second table never outgrows the first.
-    const ScanStatus status =
-        scan_mbox<Digest>(std::string_view(bytes.data(), bytes.size()), again, count(),
-                          release_behind());
-    if (map_.faults() != 0 || status != ScanStatus::ok || again.size() != table_.size()) return false;
+    const ScanStatus status = scan_file(again, count(), login_size_, ec);
+    if (ec || status != ScanStatus::ok || again.size() != table_.size()) return false;
     for (std::size_t k = 0; k < table_.size(); ++k) {
       const auto& a = table_[k];
       const auto& b = again[k];
@@ -399,10 +449,6 @@ class MboxMailbox {
   // Under the exclusive lock: check as verify() does, then compact in place.
   // Blocks signals through `no_signals`, which the caller ends after unlocking (popa3d order).
   void update_locked(std::error_code& ec, std::optional<detail::MboxSignalBlock>& no_signals) {
-    if (map_.faults() != 0) {
-      ec = errc::mailbox_changed;
-      return;
-    }
     struct stat st {};
     if (fstat(fd_, &st) != 0) {
       ec = errc::mailbox_io;
@@ -419,12 +465,7 @@ class MboxMailbox {
       current_size_ = size;
     }
 
-    std::unique_ptr<char[]> buffer(new (std::nothrow) char[detail::mbox_copy_block]);
-    if (!buffer) {
-      ec = errc::mailbox_io;
-      return;
-    }
-    const std::span<char> block(buffer.get(), detail::mbox_copy_block);
+    const std::span<char> block(buffer_.get(), detail::mbox_block);
     stale_ = true;  // from here on the file no longer matches the table
     no_signals.emplace();
 
@@ -454,19 +495,14 @@ class MboxMailbox {
 
   Limits limits_;
   int fd_ = -1;
-  detail::FileMapping map_;
+  std::unique_ptr<char[]> buffer_;  // buffer_bytes; see the class comment
   Table table_;
   std::vector<bool> deleted_;
   std::uint32_t deleted_count_ = 0;
   std::uint64_t login_size_ = 0;    // bytes scanned at open: the extent the table describes
   std::uint64_t current_size_ = 0;  // size at the last check; bytes past login_size_ are new mail
   std::time_t mtime_ = 0;           // whole seconds, as popa3d compares it
-  bool stale_ = false;              // commit() rewrote the file
-  // The range of the mapping handed out by data() since its pages were last released.
-  std::size_t handed_begin_ = 0;
-  std::size_t handed_end_ = 0;
-  // Resident memory a scan or a transfer may build up before releasing it (see release()).
-  static constexpr std::uint64_t release_step = 8 << 20;
+  bool stale_ = false;              // commit() rewrote the file, or data() found it shorter
 };
 
 static_assert(MailboxPolicy<MboxMailbox<Md5>>, "MboxMailbox must satisfy MailboxPolicy");
