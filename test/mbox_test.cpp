@@ -14,6 +14,7 @@
 #include <iterator>
 #include <optional>
 #include <sstream>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -641,4 +642,103 @@ BOOST_AUTO_TEST_CASE(reopen_replaces_the_previous_state) {
   o.box.commit(ec);
   BOOST_TEST(!ec);
   BOOST_TEST(read_all(o.path) == three);
+}
+
+namespace {
+
+// Messages of varied shapes (header-only, trailing blank lines, dot lines, counted and
+// uncounted headers) until the file reaches `bytes`.
+std::string varied_messages(std::size_t bytes, unsigned seed) {
+  std::mt19937 rng{seed};
+  std::uniform_int_distribution<int> pick(0, 9), lines(0, 400);
+  std::string file;
+  for (unsigned n = 0; file.size() < bytes; ++n) {
+    file += "From sender" + std::to_string(n) + "@example.org Sun Sep  9 01:46:40 2001\n";
+    file += "Received: from host" + std::to_string(n) + " by mx\n\tfor <alice@example.org>\n";
+    file += "Message-ID: <" + std::to_string(n) + "@example.org>\nSubject: message " +
+            std::to_string(n) + "\n";
+    const int shape = pick(rng);
+    if (shape == 0) {  // header-only: no blank line before the next From line
+      file += "\n";
+      continue;
+    }
+    file += "\n";
+    for (int i = lines(rng); i > 0; --i)
+      file += pick(rng) == 0 ? ".\n" : pick(rng) == 1 ? "\n" : "body line " + std::to_string(i) + " of the text\n";
+    file += shape == 1 ? "\n\n\n" : "\n";
+  }
+  return file;
+}
+
+// What one pass over the whole file gives, against what the mailbox loaded.
+void check_loads_like_one_scan(const std::string& file, pop3::Limits limits = {}) {
+  std::vector<pop3::MboxMessage<pop3::Md5>> table;
+  const auto status = pop3::scan_mbox<pop3::Md5>(file, table, limits.max_messages);
+  TempDir dir;
+  const std::string path = dir.file("alice");
+  write_mailbox(path, file);
+  Box box(limits);
+  std::error_code ec;
+  box.open(account_for(path), ec);
+  if (status != pop3::ScanStatus::ok) {
+    BOOST_TEST(ec == pop3::errc::mailbox_refused);
+    return;
+  }
+  BOOST_REQUIRE(!ec);
+  BOOST_REQUIRE(box.count() == table.size());
+  for (std::uint32_t i = 0; i < table.size(); ++i) {
+    BOOST_TEST_CONTEXT("message " << i) {
+      BOOST_TEST(box.size(MsgIndex{i}) == table[i].size);
+      BOOST_TEST(box.unique_id(MsgIndex{i}).view() ==
+                 pop3::popa3d_unique_id(std::span<const std::uint8_t>(table[i].digest)).view());
+    }
+  }
+  // The raw extents: deleting every other message must leave exactly the others.
+  std::string kept;
+  for (std::uint32_t i = 0; i < table.size(); ++i) {
+    const auto end = i + 1 < table.size() ? table[i + 1].from_offset : file.size();
+    if (i % 2 == 1) {
+      box.mark_deleted(MsgIndex{i});
+    } else {
+      kept += file.substr(table[i].from_offset, end - table[i].from_offset);
+    }
+  }
+  if (table.size() > 1) {
+    box.commit(ec);
+    BOOST_TEST(!ec);
+    BOOST_TEST((read_all(path) == kept));
+  }
+}
+
+}  // namespace
+
+// Files of 32 MiB and more are scanned by two threads from a separator past the middle.
+BOOST_AUTO_TEST_CASE(large_mailboxes_scanned_in_two_parts_load_like_one_scan) {
+  const std::size_t big = std::size_t{40} << 20;
+  const std::string messages = varied_messages(big, 7);
+  check_loads_like_one_scan(messages);
+
+  // A header-only message, a blank-line run and a separator right at the middle.
+  std::string middle = varied_messages(big / 2 - 3, 8);
+  middle += "\n\n\nFrom x Sun Sep  9 01:46:40 2001\nMessage-ID: <m>\n\nFrom y Sun Sep  9 01:46:40 2001\n"
+            "Subject: after\n\nbody\n";
+  middle += varied_messages(big / 2, 9);
+  check_loads_like_one_scan(middle);
+
+  // No separator within reach of the middle: one huge message, scanned in one pass.
+  std::string huge = varied_messages(big / 4, 10) + "From big Sun Sep  9 01:46:40 2001\nSubject: big\n\n";
+  while (huge.size() < big) huge += "a long body without blank lines, line after line\n";
+  huge += varied_messages(std::size_t{1} << 20, 11);
+  check_loads_like_one_scan(huge);
+
+  // Refusals found in the second part refuse the whole mailbox.
+  std::string refused = messages;
+  refused.insert(refused.find("\n\nFrom ", big * 3 / 4) + 2, "From twice Sun Sep  9 01:46:40 2001\n");
+  check_loads_like_one_scan(refused);
+  // Each part within the limit, the two together over it.
+  std::vector<pop3::MboxMessage<pop3::Md5>> table;
+  BOOST_REQUIRE(pop3::scan_mbox<pop3::Md5>(messages, table, 1u << 30) == pop3::ScanStatus::ok);
+  pop3::Limits few;
+  few.max_messages = static_cast<std::uint32_t>(table.size() - 1);
+  check_loads_like_one_scan(messages, few);
 }

@@ -171,7 +171,7 @@ class Pop3Server {
     } else if (verb_is(verb, "LIST") || verb_is(verb, "UIDL")) {
       const bool uidl = verb_is(verb, "UIDL");
       if (!params) {
-        list_all(uidl);
+        list_all(uidl, ec);
       } else if (const auto n = message_argument(params); n && !params) {
         out_.append("+OK ");
         append_listing_value(*n, uidl);
@@ -248,13 +248,18 @@ class Pop3Server {
     }
   }
 
-  // LIST or UIDL of every message not marked deleted, buffered and sent with the final ".".
-  void list_all(bool uidl) {
+  // LIST or UIDL of every message not marked deleted. A long listing goes out in blocks,
+  // so that its size in memory stays bounded (2 MiB of UIDL lines for 100,000 messages).
+  void list_all(bool uidl, std::error_code& ec) {
     append_ok(out_);
     const std::uint32_t count = mailbox_.count();
     for (std::uint32_t i = 0; i < count; ++i) {
       if (mailbox_.deleted(MsgIndex{i})) continue;
       append_listing_value(MsgNumber{i + 1}, uidl);
+      if (out_.size() >= flush_threshold) {
+        flush(ec);
+        if (ec) return;
+      }
     }
     out_.append(end_of_multiline);
   }
@@ -392,7 +397,7 @@ class Pop3Server {
     return std::to_string(n) + " " + std::string{noun} + (n == 1 ? "" : "s");
   }
 
-  // Message text is sent in blocks of about this size while a RETR is running.
+  // Message text and long listings are sent in blocks of about this size.
   static constexpr std::size_t flush_threshold = 256 * 1024;
 
   Transport transport_;

@@ -31,6 +31,7 @@
 #include <span>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -347,6 +348,10 @@ class MboxMailbox {
 
   // One scan window plus the unconsumed tail of the previous one.
   static constexpr std::size_t buffer_bytes = detail::mbox_block + MboxScanner<Digest>::max_carry;
+  // Files from this size on are scanned by two threads (scan_file()); the split point is
+  // looked for this far past the middle, else one thread scans the whole file.
+  static constexpr std::uint64_t parallel_scan_min = std::uint64_t{32} << 20;
+  static constexpr std::uint64_t parallel_split_search = std::uint64_t{16} << 20;
   static_assert(chunk_bytes <= buffer_bytes && detail::mbox_block <= buffer_bytes);
 
   void fail(std::error_code& ec, errc e) noexcept {
@@ -367,20 +372,59 @@ class MboxMailbox {
     stale_ = false;
   }
 
-  // Scans the first `size` bytes of the file into `table`: pread() windows of mbox_block
-  // bytes, with the tail MboxScanner left unconsumed (at most max_carry bytes) moved to
-  // the front of the buffer before each read. ec: errc::mailbox_changed if the file gave
-  // fewer than `size` bytes, errc::mailbox_io if a read failed; the status then means
-  // nothing.
+  // Scans the first `size` bytes of the file into `table`. ec: errc::mailbox_changed if the
+  // file gave fewer than `size` bytes, errc::mailbox_io if a read failed; the status then
+  // means nothing. On a large file with a second core, the part from the first separator
+  // past the middle is scanned by a second thread at the same time: a "\n\nFrom " always
+  // separates messages and the scan starts afresh at each message, so the two tables
+  // joined are the table of one pass (the mbox tests check this).
   ScanStatus scan_file(Table& table, std::uint32_t max_messages, std::uint64_t size, std::error_code& ec) {
+    if (size < parallel_scan_min || std::thread::hardware_concurrency() < 2)
+      return scan_range(buffer_.get(), table, max_messages, 0, size, ec);
+    const std::uint64_t split = find_separator_after(size / 2, size, ec);
+    if (ec || split == size) return scan_range(buffer_.get(), table, max_messages, 0, size, ec);
+
+    Table second;
+    std::error_code second_ec;
+    ScanStatus second_status = ScanStatus::ok;
+    std::unique_ptr<char[]> second_buffer(new (std::nothrow) char[buffer_bytes]);
+    std::optional<std::thread> worker;
+    if (second_buffer) {
+      try {
+        worker.emplace([&] {
+          second_status = scan_range(second_buffer.get(), second, max_messages, split, size, second_ec);
+        });
+      } catch (const std::system_error&) {
+        // No thread to be had: one pass does the same work.
+      }
+    }
+    if (!worker) return scan_range(buffer_.get(), table, max_messages, 0, size, ec);
+    const ScanStatus first_status = scan_range(buffer_.get(), table, max_messages, 0, split, ec);
+    worker->join();
+    if (!ec) ec = second_ec;
+    if (ec || first_status != ScanStatus::ok) return first_status;
+    if (second_status != ScanStatus::ok || table.size() + second.size() > max_messages) {
+      table.clear();
+      return second_status != ScanStatus::ok ? second_status : ScanStatus::too_many_messages;
+    }
+    table.reserve(table.size() + second.size());
+    table.insert(table.end(), second.begin(), second.end());
+    return ScanStatus::ok;
+  }
+
+  // Scans bytes [begin, end) of the file as a whole mbox file of their own (begin is the
+  // start of the file or of a "From " line), in pread() windows of mbox_block bytes into
+  // `buffer`, with the tail MboxScanner left unconsumed (at most max_carry bytes) moved to
+  // the front before each read. Offsets in `table` are file offsets.
+  ScanStatus scan_range(char* buffer, Table& table, std::uint32_t max_messages, std::uint64_t begin,
+                        std::uint64_t end, std::error_code& ec) const {
     MboxScanner<Digest> scanner(table, max_messages);
-    char* const buffer = buffer_.get();
     std::size_t carry = 0;
-    std::uint64_t read_to = 0;  // file offset of buffer[carry]
+    std::uint64_t read_to = begin;  // file offset of buffer[carry]
     for (;;) {
       // The window never runs past the buffer, whatever the scanner leaves unconsumed.
       const auto want = static_cast<std::size_t>(
-          std::min<std::uint64_t>({detail::mbox_block, buffer_bytes - carry, size - read_to}));
+          std::min<std::uint64_t>({detail::mbox_block, buffer_bytes - carry, end - read_to}));
       const ssize_t got = detail::mbox_pread(fd_, buffer + carry, want, read_to);
       if (got < 0) {
         ec = errc::mailbox_io;
@@ -391,14 +435,43 @@ class MboxMailbox {
         return ScanStatus::ok;
       }
       read_to += want;
-      const bool at_eof = read_to == size;
+      const bool at_eof = read_to == end;
       const std::string_view bytes(buffer, carry + want);
       const std::size_t used = scanner.feed(bytes, at_eof);
-      if (at_eof || scanner.status() != ScanStatus::ok) return scanner.status();
+      if (at_eof || scanner.status() != ScanStatus::ok) break;
       carry = bytes.size() - used;
       assert(carry <= MboxScanner<Digest>::max_carry);
       std::memmove(buffer, buffer + used, carry);
     }
+    if (begin != 0) {
+      for (auto& m : table) {
+        m.from_offset += begin;
+        m.data_offset += begin;
+      }
+    }
+    return scanner.status();
+  }
+
+  // The offset of the "From " line of the first "\n\nFrom " whose first LF is at or after
+  // `from`, looking no further than parallel_split_search bytes; `end` if there is none.
+  std::uint64_t find_separator_after(std::uint64_t from, std::uint64_t end, std::error_code& ec) const {
+    constexpr std::string_view separator = "\n\nFrom ";
+    char* const buffer = buffer_.get();
+    const std::uint64_t limit = std::min(end, from + parallel_split_search);
+    while (from + separator.size() <= limit) {
+      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(detail::mbox_block, limit - from));
+      const ssize_t got = detail::mbox_pread(fd_, buffer, want, from);
+      if (got < 0 || static_cast<std::size_t>(got) != want) {
+        ec = got < 0 ? errc::mailbox_io : errc::mailbox_changed;
+        return end;
+      }
+      const std::string_view window(buffer, want);
+      const auto k = window.find(separator);
+      if (k != std::string_view::npos) return from + k + 2;
+      if (want < separator.size()) break;
+      from += want - (separator.size() - 1);  // a separator may straddle two windows
+    }
+    return end;
   }
 
   // The re-check of spec section 12, with a lock held: the file must not be shorter than
