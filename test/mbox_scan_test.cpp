@@ -1,7 +1,8 @@
 // Tests for pop3/mailbox/mbox_scan.hpp: one test per rule of spec sections 9.2
 // (where messages are) and 10 (which header lines feed the UIDL digest), golden
 // checks against the recorded popa3d conversations, a comparison with a naive
-// line-by-line model on random mailboxes, and the message limit.
+// line-by-line model on random mailboxes, and the message limit. MboxScanner fed in
+// windows of every size must give exactly the table of one whole-file scan.
 #define BOOST_TEST_MODULE mbox_scan
 #include <boost/test/unit_test.hpp>
 

@@ -217,7 +217,8 @@ class MboxScanner {
   // ok, or why popa3d would refuse the mailbox; final as soon as it is not ok.
   [[nodiscard]] ScanStatus status() const noexcept { return status_; }
 
-  // File offset of the first byte the scanner has not consumed.
+  // File offset of the first byte not consumed: the scanner never looks at the bytes
+  // before it again.
   [[nodiscard]] std::uint64_t done_offset() const noexcept { return done_; }
 
  private:
@@ -230,7 +231,7 @@ class MboxScanner {
     header_line,   // inside a header line that went past a window; counted_ says if hashed
     blank_line,    // at the blank line that ends the headers: is there a body?
     body,          // in the body, at the byte from which "\n\nFrom " is searched next
-    finished,      // status_ is final
+    finished,      // the scan is complete, or status_ refused the file
   };
 
   std::vector<MboxMessage<Digest>>& table_;
