@@ -183,6 +183,8 @@ class MboxMailbox {
       limits_ = other.limits_;
       fd_ = std::exchange(other.fd_, -1);
       buffer_ = std::move(other.buffer_);
+      drop_window();
+      other.drop_window();
       table_ = std::move(other.table_);
       deleted_ = std::move(other.deleted_);
       deleted_count_ = std::exchange(other.deleted_count_, 0);
@@ -295,19 +297,31 @@ class MboxMailbox {
     const auto& m = table_[i.value];
     if (offset >= m.data_length) return {};
     const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_bytes, m.data_length - offset));
-    const ssize_t got = detail::mbox_pread(fd_, buffer_.get(), n, m.data_offset + offset);
-    if (got < 0) {
-      ec = errc::mailbox_io;
-      return {};
+    const std::uint64_t begin = m.data_offset + offset;
+    if (begin < window_begin_ || begin + n > window_end_) {
+      // Read a whole buffer ahead: RETRs of neighbouring messages then cost one read for
+      // many (system calls are what a transfer spends most on here). Any re-check of the
+      // file drops the window, so bytes changed harmlessly are read again, as popa3d does.
+      const auto want = static_cast<std::size_t>(
+          std::max<std::uint64_t>(n, std::min<std::uint64_t>(detail::mbox_block, login_size_ - begin)));
+      const ssize_t got = detail::mbox_pread(fd_, buffer_.get(), want, begin);
+      if (got < 0) {
+        drop_window();
+        ec = errc::mailbox_io;
+        return {};
+      }
+      if (static_cast<std::size_t>(got) < n) {
+        // Known changed, even if it grows back within the same second: commit() must not
+        // move bytes the table no longer describes.
+        drop_window();
+        stale_ = true;
+        ec = errc::mailbox_changed;
+        return {};
+      }
+      window_begin_ = begin;
+      window_end_ = begin + static_cast<std::uint64_t>(got);
     }
-    if (static_cast<std::size_t>(got) != n) {
-      // Known changed, even if it grows back within the same second: commit() must not
-      // move bytes the table no longer describes.
-      stale_ = true;
-      ec = errc::mailbox_changed;
-      return {};
-    }
-    return {buffer_.get(), n};
+    return {buffer_.get() + (begin - window_begin_), n};
   }
 
   void mark_deleted(MsgIndex i) noexcept {
@@ -370,6 +384,7 @@ class MboxMailbox {
     login_size_ = current_size_ = 0;
     mtime_ = 0;
     stale_ = false;
+    drop_window();
   }
 
   // Scans the first `size` bytes of the file into `table`. ec: errc::mailbox_changed if the
@@ -379,6 +394,7 @@ class MboxMailbox {
   // separates messages and the scan starts afresh at each message, so the two tables
   // joined are the table of one pass (the mbox tests check this).
   ScanStatus scan_file(Table& table, std::uint32_t max_messages, std::uint64_t size, std::error_code& ec) {
+    drop_window();
     if (size < parallel_scan_min || std::thread::hardware_concurrency() < 2)
       return scan_range(buffer_.get(), table, max_messages, 0, size, ec);
     const std::uint64_t split = find_separator_after(size / 2, size, ec);
@@ -538,6 +554,7 @@ class MboxMailbox {
       current_size_ = size;
     }
 
+    drop_window();
     const std::span<char> block(buffer_.get(), detail::mbox_block);
     stale_ = true;  // from here on the file no longer matches the table
     no_signals.emplace();
@@ -576,6 +593,11 @@ class MboxMailbox {
   std::uint64_t current_size_ = 0;  // size at the last check; bytes past login_size_ are new mail
   std::time_t mtime_ = 0;           // whole seconds, as popa3d compares it
   bool stale_ = false;              // commit() rewrote the file, or data() found it shorter
+  // File bytes [window_begin_, window_end_) are in buffer_, as data() last read them.
+  std::uint64_t window_begin_ = 0;
+  std::uint64_t window_end_ = 0;
+
+  void drop_window() noexcept { window_begin_ = window_end_ = 0; }
 };
 
 static_assert(MailboxPolicy<MboxMailbox<Md5>>, "MboxMailbox must satisfy MailboxPolicy");
