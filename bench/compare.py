@@ -238,8 +238,8 @@ class Bench:
         """Copies `source` to the account's mailbox, flushed to disk, owned by the account,
         with an old mtime. An empty source path makes an empty mailbox. The copy is written
         8 KiB at a time, as delivered mail is appended: a file written in large writes sits
-        in the page cache in large folios, which map with far fewer page faults (this
-        favours mmap readers such as ours, not read() readers such as popa3d)."""
+        in the page cache in large folios, which map with far fewer page faults (which
+        would flatter mmap readers), and delivered mail is appended in small writes."""
         tmp = MAILBOX + ".tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:

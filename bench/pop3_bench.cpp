@@ -203,8 +203,9 @@ void BM_lf_count_floor_memchr(benchmark::State& state) {
 BENCHMARK(BM_lf_count_floor_memchr)->Name("BM_lf_count_floor/memchr")->Unit(benchmark::kMillisecond);
 
 // The same LF count over the mailbox file, as a session must get at it: through a fresh
-// mapping (what MboxMailbox does), or with pread() into one reused 1 MiB buffer (what
-// popa3d does, with 64 KiB). The gap between the two is what mapping pages costs.
+// mapping, or with pread() into one reused 1 MiB buffer (what MboxMailbox does; popa3d
+// reads 64 KiB blocks). The gap between the two is what mapping pages costs, and why
+// MboxMailbox reads rather than maps (DESIGN.md).
 void BM_file_mmap_floor(benchmark::State& state) {
   const std::string& path = mailbox_file();
   const std::size_t size = mailbox_bytes().size();
@@ -505,7 +506,7 @@ void BM_session_empty(benchmark::State& state) {
 }
 BENCHMARK(BM_session_empty);
 
-// RETR of every message, then QUIT: the streaming path from the mapping to the transport.
+// RETR of every message, then QUIT: the streaming path from the file to the transport.
 void BM_session_retr_all(benchmark::State& state) {
   const std::string& path = mailbox_file();
   std::string script = "USER bench\r\nPASS secret\r\n";
