@@ -137,9 +137,7 @@ class Pop3Server {
       flush(write_ec);
       return ec;
     }
-    live_count_ = mailbox_.count();
-    live_bytes_ = 0;
-    for (std::uint32_t i = 0; i < live_count_; ++i) live_bytes_ += mailbox_.size(MsgIndex{i});
+    count_all_messages();
     log(LogPriority::info, plural(live_count_, "message") + " (" + plural(live_bytes_, "byte") +
                                ") loaded");
     last_ = 0;
@@ -209,9 +207,7 @@ class Pop3Server {
       }
     } else if (verb_is(verb, "RSET") && !params) {
       mailbox_.reset_deleted();
-      live_count_ = mailbox_.count();
-      live_bytes_ = 0;
-      for (std::uint32_t i = 0; i < live_count_; ++i) live_bytes_ += mailbox_.size(MsgIndex{i});
+      count_all_messages();
       last_ = 0;
       append_ok(out_);
     } else if (verb_is(verb, "NOOP") && !params) {
@@ -225,6 +221,13 @@ class Pop3Server {
       bad_command(ec);
     }
     return false;
+  }
+
+  // STAT's totals with no message marked deleted.
+  void count_all_messages() {
+    live_count_ = mailbox_.count();
+    live_bytes_ = 0;
+    for (std::uint32_t i = 0; i < live_count_; ++i) live_bytes_ += mailbox_.size(MsgIndex{i});
   }
 
   // A message number argument naming a message that exists and is not deleted.
