@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -68,6 +69,24 @@ inline void mbox_hold_past_mtime(std::time_t mtime) noexcept {
   struct timespec left {1, 0};
   while (nanosleep(&left, &left) != 0 && errno == EINTR) {
   }
+}
+
+// A read buffer of `bytes` bytes with its pages already in place: faulting a fresh 1 MiB
+// in page by page on first use cost 5.8 ms per session on the project's VM, more than
+// reading 11 MB through it; one MADV_POPULATE_WRITE call does it at a fraction of that.
+// Null if out of memory.
+inline std::unique_ptr<char[]> make_read_buffer(std::size_t bytes) noexcept {
+  std::unique_ptr<char[]> buffer(new (std::nothrow) char[bytes]);
+#ifdef MADV_POPULATE_WRITE
+  if (buffer) {
+    const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+    const auto begin = (reinterpret_cast<std::uintptr_t>(buffer.get()) + page - 1) / page * page;
+    const auto end = (reinterpret_cast<std::uintptr_t>(buffer.get()) + bytes) / page * page;
+    // Only a hint: on an older kernel the pages simply fault in as they are used.
+    if (end > begin) (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
+  }
+#endif
+  return buffer;
 }
 
 // Bytes per pread() of the scan and per block of the UPDATE copy; popa3d uses 64 KiB
@@ -234,7 +253,7 @@ class MboxMailbox {
       close_all();
       return;
     }
-    if (!buffer_) buffer_.reset(new (std::nothrow) char[buffer_bytes]);
+    if (!buffer_) buffer_ = detail::make_read_buffer(buffer_bytes);
     if (!buffer_) return fail(ec, errc::mailbox_io);
 
     const ScanStatus status = scan_file(table_, limits_.max_messages, size, ec);
@@ -403,7 +422,7 @@ class MboxMailbox {
     Table second;
     std::error_code second_ec;
     ScanStatus second_status = ScanStatus::ok;
-    std::unique_ptr<char[]> second_buffer(new (std::nothrow) char[buffer_bytes]);
+    std::unique_ptr<char[]> second_buffer = detail::make_read_buffer(buffer_bytes);
     std::optional<std::thread> worker;
     if (second_buffer) {
       try {
