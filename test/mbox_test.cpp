@@ -447,7 +447,7 @@ BOOST_AUTO_TEST_CASE(truncation_before_data_ends_with_mailbox_changed) {
 }
 
 // Spec 12: "A file shortened while a RETR or TOP is sending ends the transfer early".
-// data() reads a 1 MiB window ahead; the cut shows at the first read past what it holds.
+// data() reads a window of mbox_block bytes ahead; the cut shows at the first read past it.
 BOOST_AUTO_TEST_CASE(truncation_inside_a_message_keeps_the_chunks_read_before) {
   std::string body;
   while (body.size() < 3 * 1024 * 1024) body += "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n";
@@ -455,7 +455,8 @@ BOOST_AUTO_TEST_CASE(truncation_inside_a_message_keeps_the_chunks_read_before) {
   const std::string from_line = "From a\n";
   Opened o(from_line + data);
   std::error_code ec;
-  const std::size_t window_chunks = (1024 * 1024) / Box::chunk_bytes;
+  const std::size_t window = pop3::detail::mbox_block;
+  const std::size_t window_chunks = window / Box::chunk_bytes;
   for (std::size_t k = 0; k < window_chunks; ++k) {
     const auto chunk = o.box.data(MsgIndex{0}, k * Box::chunk_bytes, ec);
     BOOST_REQUIRE(!ec);
@@ -463,7 +464,7 @@ BOOST_AUTO_TEST_CASE(truncation_inside_a_message_keeps_the_chunks_read_before) {
                std::string_view(data).substr(k * Box::chunk_bytes, Box::chunk_bytes));
   }
   // Cut just after the first window.
-  BOOST_REQUIRE(truncate(o.path.c_str(), static_cast<off_t>(from_line.size() + 1024 * 1024 + 1000)) == 0);
+  BOOST_REQUIRE(truncate(o.path.c_str(), static_cast<off_t>(from_line.size() + window + 1000)) == 0);
   BOOST_TEST(o.box.data(MsgIndex{0}, window_chunks * Box::chunk_bytes, ec).empty());
   BOOST_TEST(ec == pop3::errc::mailbox_changed);
   BOOST_TEST(o.box.data(MsgIndex{0}, 0, ec).empty());  // the session is over
@@ -504,8 +505,8 @@ void pad_to(std::string& file, std::size_t target) {
   BOOST_REQUIRE(file.size() == target);
 }
 
-// A mailbox of several MiB whose interesting byte sequences straddle the 1 MiB boundaries
-// of the scan windows, with one message of over 2.5 MiB, ending `tail` bytes past 6 MiB.
+// A mailbox of several MiB whose interesting byte sequences straddle MiB boundaries, which
+// are boundaries of the scan windows (multiples of mbox_block), with one message of over 2.5 MiB, ending `tail` bytes past 6 MiB.
 std::string straddling_mailbox(std::size_t tail) {
   std::string f = "From a Sun Sep  9 01:46:40 2001\nMessage-ID: <a@x>\n\n";
   // 1 MiB splits the separator "\n\nFrom " after "\n\nFr".
