@@ -6,9 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "pop3/server.hpp"
-#include "support/fakes.hpp"
-#include "support/test_digest.hpp"
+#include "support/test_server.hpp"
 
 namespace {
 
@@ -17,8 +15,8 @@ using pop3::test::FixedAuth;
 using pop3::test::MemoryMailboxState;
 using pop3::test::ScriptTransport;
 template <class D>
-using Mailbox = pop3::test::MemoryMailbox<D>;
-using Server = pop3::Pop3Server<ScriptTransport, FixedAuth, Mailbox, pop3::test::FnvDigest>;
+using Mailbox = pop3::test::TestMailbox<D>;
+using Server = pop3::test::TestServer;
 
 std::shared_ptr<MemoryMailboxState> three_messages() {
   auto state = std::make_shared<MemoryMailboxState>();

@@ -6,9 +6,7 @@
 #include <random>
 #include <string>
 
-#include "pop3/server.hpp"
-#include "support/fakes.hpp"
-#include "support/test_digest.hpp"
+#include "support/test_server.hpp"
 
 namespace {
 
@@ -16,8 +14,8 @@ using pop3::test::FixedAuth;
 using pop3::test::MemoryMailboxState;
 using pop3::test::ScriptTransport;
 template <class D>
-using Mailbox = pop3::test::MemoryMailbox<D>;
-using Server = pop3::Pop3Server<ScriptTransport, FixedAuth, Mailbox, pop3::test::FnvDigest>;
+using Mailbox = pop3::test::TestMailbox<D>;
+using Server = pop3::test::TestServer;
 
 // A random line: mostly plausible commands with odd arguments, sometimes raw bytes.
 std::string random_line(std::mt19937& rng) {

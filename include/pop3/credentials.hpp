@@ -20,7 +20,9 @@ inline void secure_zero(void* data, std::size_t size) noexcept {
   auto* p = static_cast<volatile unsigned char*>(data);
   for (std::size_t i = 0; i < size; ++i) p[i] = 0;
 }
+// Zeroes the whole buffer of `s`, not only its current length, then empties it.
 inline void secure_zero(std::string& s) noexcept {
+  s.resize(s.capacity());
   secure_zero(s.data(), s.size());
   s.clear();
 }
@@ -52,10 +54,7 @@ struct Credentials {
   }
   ~Credentials() { wipe(); }
 
-  void wipe() noexcept {
-    password.resize(password.capacity());  // the whole buffer, not only the current length
-    detail::secure_zero(password);
-  }
+  void wipe() noexcept { detail::secure_zero(password); }
 };
 
 }  // namespace pop3

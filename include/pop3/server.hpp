@@ -244,10 +244,7 @@ class Pop3Server {
     if (uidl) {
       append_listing_line(out_, n.value, mailbox_.unique_id(i).view());
     } else {
-      append_number(out_, n.value);
-      out_.append(" ");
-      append_number(out_, mailbox_.size(i));
-      out_.append("\r\n");
+      append_listing_line(out_, n.value, mailbox_.size(i));
     }
   }
 

@@ -37,17 +37,12 @@
 
 #include "pop3/account.hpp"
 #include "pop3/concepts.hpp"
+#include "pop3/credentials.hpp"
 #include "pop3/error.hpp"
 
 namespace pop3 {
 
 namespace detail {
-
-inline void wipe_string(std::string& s) noexcept {
-  s.resize(s.capacity());  // the whole buffer, not only the current length
-  ::explicit_bzero(s.data(), s.size());
-  s.clear();
-}
 
 // One account of a users file. The hash is wiped when the entry goes away: the file is read in
 // the root process that forks the pre-auth children, which must not inherit it.
@@ -65,10 +60,10 @@ struct UsersFileEntry {
   UsersFileEntry(UsersFileEntry&& other) noexcept
       : name(std::move(other.name)), hash(other.hash), uid(other.uid), gid(other.gid),
         mailbox(std::move(other.mailbox)), line(other.line) {
-    wipe_string(other.hash);
+    secure_zero(other.hash);
   }
   UsersFileEntry& operator=(UsersFileEntry&&) = delete;
-  ~UsersFileEntry() { wipe_string(hash); }
+  ~UsersFileEntry() { secure_zero(hash); }
 };
 
 // A hash that can match some password. Empty, '*' and '!' mark locked accounts (shadow(5)).
@@ -190,7 +185,7 @@ inline bool read_users_file(const std::string& path, std::string& text, std::str
     ok = false;
   }
   if (ok) {
-    wipe_string(text);
+    secure_zero(text);
     text.reserve(static_cast<std::size_t>(st.st_size) + 1);
     std::array<char, 4096> block;
     for (;;) {
@@ -212,7 +207,7 @@ inline bool read_users_file(const std::string& path, std::string& text, std::str
     ::explicit_bzero(block.data(), block.size());
   }
   ::close(fd);
-  if (!ok) wipe_string(text);
+  if (!ok) secure_zero(text);
   return ok;
 }
 
@@ -225,7 +220,7 @@ inline bool load_users_file(const std::string& path, std::vector<UsersFileEntry>
     error = path + ": " + error;
     ok = false;
   }
-  wipe_string(text);
+  secure_zero(text);
   return ok;
 }
 
@@ -287,7 +282,7 @@ struct FoundAccount {
   FoundAccount() = default;
   FoundAccount(const FoundAccount&) = delete;
   FoundAccount& operator=(const FoundAccount&) = delete;
-  ~FoundAccount() { wipe_string(hash); }
+  ~FoundAccount() { secure_zero(hash); }
 };
 
 // getpwnam_r / getspnam_r with a growing, wiped buffer. Returns 0 (found or not: see `*out`)
@@ -335,7 +330,7 @@ class CryptAuth {
     }
     ::endspent();
     const bool ok = detail::make_dummy_setting(model, auth.dummy_setting_, error);
-    detail::wipe_string(model);
+    detail::secure_zero(model);
     if (!ok) return std::nullopt;
     return auth;
   }
@@ -366,7 +361,7 @@ class CryptAuth {
       }
     }
     const bool ok = detail::make_dummy_setting(model, auth.dummy_setting_, error);
-    detail::wipe_string(model);
+    detail::secure_zero(model);
     if (!ok) return std::nullopt;
     auth.users_file_ = std::move(path);
     return auth;

@@ -78,12 +78,17 @@ inline void append_ok_number(OutputBuffer& out, std::uint64_t a) {
   append_number(out, a);
   out.append("\r\n");
 }
-// One line of a listing: "<n> <size>" or "<n> <uid>".
+// One line of a listing: "<n> <uid>" (UIDL) or "<n> <size>" (LIST).
 inline void append_listing_line(OutputBuffer& out, std::uint32_t number, std::string_view value) {
   append_number(out, number);
   out.append(" ");
   out.append(value);
   out.append("\r\n");
+}
+inline void append_listing_line(OutputBuffer& out, std::uint32_t number, std::uint64_t value) {
+  char digits[20];
+  const auto result = std::to_chars(digits, digits + sizeof digits, value);
+  append_listing_line(out, number, std::string_view(digits, static_cast<std::size_t>(result.ptr - digits)));
 }
 
 // Encodes message data for RETR and TOP (spec 11): every LF becomes CR LF, a '.' at the
