@@ -290,7 +290,8 @@ BOOST_AUTO_TEST_CASE(blank_lines_without_from_in_long_bodies) {
   // "\n\n" followed by something other than "From " is crossed, at every alignment.
   for (std::size_t pad = 0; pad < 40; ++pad) {
     const std::string body =
-        std::string(pad, 'q') + "\n\nFrom\n\nfrom x\n\n>From y\n" + std::string(100, 'z') + "\n\n\nFro";
+        std::string(pad, 'q') + "\n\nFrom\n\nfrom x\n\n>From y\n" + std::string(100, 'z') +
+        "\n\nFrom:x\n\nFrog\n\nFROM z\n\nF\n\nFrom\tw\n\n\nFro";
     const std::string box = "From a\nA: 1\n\n" + body;
     const Scan s = scan(box);
     BOOST_TEST_REQUIRE(s.table.size() == 1u);
