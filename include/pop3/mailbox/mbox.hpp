@@ -38,6 +38,7 @@
 
 #include "pop3/account.hpp"
 #include "pop3/concepts.hpp"
+#include "pop3/detail/huge_page_allocator.hpp"
 #include "pop3/digest/md5.hpp"
 #include "pop3/error.hpp"
 #include "pop3/limits.hpp"
@@ -379,7 +380,9 @@ class MboxMailbox {
   }  // signals are unblocked here, after the unlock
 
  private:
-  using Table = std::vector<MboxMessage<Digest>>;
+  // Huge pages: a 4.8 MB table costs 3 page faults instead of 1,200 (huge_page_allocator.hpp).
+  using TableAllocator = detail::HugePageAllocator<MboxMessage<Digest>>;
+  using Table = std::vector<MboxMessage<Digest>, TableAllocator>;
 
   // One scan window plus the unconsumed tail of the previous one.
   static constexpr std::size_t buffer_bytes = detail::mbox_block + MboxScanner<Digest>::max_carry;
@@ -455,7 +458,7 @@ class MboxMailbox {
   // the front before each read. Offsets in `table` are file offsets.
   ScanStatus scan_range(char* buffer, Table& table, std::uint32_t max_messages, std::uint64_t begin,
                         std::uint64_t end, std::error_code& ec) const {
-    MboxScanner<Digest> scanner(table, max_messages);
+    MboxScanner<Digest, TableAllocator> scanner(table, max_messages);
     std::size_t carry = 0;
     std::uint64_t read_to = begin;  // file offset of buffer[carry]
     for (;;) {
