@@ -2,9 +2,14 @@
 #define BOOST_TEST_MODULE reply
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
+#include <random>
 #include <string>
+#include <string_view>
 
 #include "pop3/protocol/reply.hpp"
+
+using namespace std::string_literals;
 
 namespace {
 
@@ -58,4 +63,48 @@ BOOST_AUTO_TEST_CASE(chunking_does_not_change_the_encoding) {
   for (std::uint64_t lines : {std::uint64_t{0}, std::uint64_t{1}, std::uint64_t{3}, pop3::MessageEncoder::all_lines})
     for (std::size_t chunk = 1; chunk <= m.size(); ++chunk)
       BOOST_TEST(encode(m, lines, chunk) == encode(m, lines), "lines " << lines << " chunk " << chunk);
+}
+
+namespace {
+
+// RETR's encoding, byte by byte, as spec 11 states it: CR before each LF, and a '.'
+// before a '.' at the start of a line; a last line without LF gets CR LF.
+std::string naive_retr(std::string_view data) {
+  std::string out;
+  bool line_start = true;
+  for (const char c : data) {
+    if (line_start && c == '.') out += '.';
+    if (c == '\n') out += '\r';
+    out += c;
+    line_start = c == '\n';
+  }
+  if (!line_start) out += "\r\n";
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(random_messages_in_random_chunks_match_the_byte_rule) {
+  // Long enough for the 64-byte block path (x86-64), with lines of every length, runs of
+  // LFs and dots, and the same text cut into chunks of random sizes.
+  std::mt19937 rng(20261129);
+  const std::string alphabet = "..\n\n\nab.\r\0"s;
+  for (int round = 0; round < 3000; ++round) {
+    const std::size_t size = rng() % 1500;
+    const unsigned density = 1 + rng() % 64;   // one special byte in `density`, on average
+    std::string data(size, 'x');
+    for (char& c : data)
+      if (rng() % density == 0) c = alphabet[rng() % alphabet.size()];
+    const std::string want = naive_retr(data);
+    BOOST_TEST_REQUIRE(encode(data) == want, "round " << round);
+    pop3::OutputBuffer out;
+    pop3::MessageEncoder encoder;
+    for (std::size_t pos = 0; pos < data.size();) {
+      const std::size_t n = std::min<std::size_t>(data.size() - pos, 1 + rng() % 300);
+      encoder.encode(std::string_view(data).substr(pos, n), out);
+      pos += n;
+    }
+    encoder.finish(out);
+    BOOST_TEST_REQUIRE(std::string(out.view()) == want, "round " << round << " in chunks");
+  }
 }
