@@ -380,7 +380,8 @@ class MboxMailbox {
   }  // signals are unblocked here, after the unlock
 
  private:
-  // Huge pages: a 4.8 MB table costs 3 page faults instead of 1,200 (huge_page_allocator.hpp).
+  // On huge pages: each whole 2 MiB of the table costs one page fault instead of 512
+  // (huge_page_allocator.hpp).
   using TableAllocator = detail::HugePageAllocator<MboxMessage<Digest>>;
   using Table = std::vector<MboxMessage<Digest>, TableAllocator>;
 

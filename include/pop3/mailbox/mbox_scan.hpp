@@ -79,7 +79,7 @@ inline const char* find_lf(const char* p, const char* end) noexcept {
 // follows that blank line: k[0] == '\n', k[1] == '\n', "From " at k + 2. Returns `end` if
 // there is none. Adds to `lfs` the number of LFs in [first, k + 1), or in [first, end).
 // This is the hot loop of the scan: message bodies are crossed 32 bytes at a time, counting
-// LFs and looking for "\n\n" in the same pass, instead of one memchr per line.
+// LFs and looking for "\n\nF" in the same pass, instead of one memchr per line.
 inline const char* find_separator(const char* first, const char* end, std::uint64_t& lfs) noexcept {
   const char* p = first;
   std::uint64_t count = 0;
