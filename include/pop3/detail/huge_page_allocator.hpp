@@ -28,19 +28,19 @@ inline constexpr std::size_t huge_page_bytes = std::size_t{2} << 20;
 // 2 MiB ranges get huge pages; the rest of its last 2 MiB faults in 4 KiB pages as it is
 // touched, so that no more than the bytes used are resident.
 inline void* map_huge_pages(std::size_t bytes) noexcept {
-  // Map one huge page more than needed, then unmap the ends to leave an aligned block.
-  const std::size_t slack = huge_page_bytes;
-  void* const raw = ::mmap(nullptr, bytes + slack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const std::size_t length = (bytes + page - 1) / page * page;
+  // Map one huge page more than needed, then unmap what lies before the first 2 MiB
+  // boundary and after the block: [first, aligned) and [aligned + length, end).
+  void* const raw = ::mmap(nullptr, length + huge_page_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (raw == MAP_FAILED) return nullptr;
   const auto first = reinterpret_cast<std::uintptr_t>(raw);
   const auto aligned = (first + huge_page_bytes - 1) / huge_page_bytes * huge_page_bytes;
-  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
-  const auto aligned_end = (aligned + bytes + page - 1) / page * page;
   if (aligned != first) ::munmap(raw, aligned - first);
-  if (first + bytes + slack > aligned_end) ::munmap(reinterpret_cast<void*>(aligned_end), first + bytes + slack - aligned_end);
+  ::munmap(reinterpret_cast<void*>(aligned + length), first + huge_page_bytes - aligned);   // never empty
   void* const block = reinterpret_cast<void*>(aligned);
 #ifdef MADV_HUGEPAGE
-  (void)::madvise(block, aligned_end - aligned, MADV_HUGEPAGE);   // only a hint
+  (void)::madvise(block, length, MADV_HUGEPAGE);   // only a hint
 #endif
   return block;
 }
