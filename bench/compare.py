@@ -15,8 +15,8 @@ serve the same /var/mail file, with the page cache warm:
       the per-source limit of 50 sessions per 10 s never applies)
   (g) peak RSS of (a)
 
-Each workload runs --repeat times per server (alternating servers) after one untimed
-run, whose output is compared byte for byte between the two servers. Prints medians and
+Each workload runs --repeat times per server (alternating servers; in (f) both daemons
+listen at once, on ports 110 and 1110) after one untimed run, whose output is compared byte for byte between the two servers. Prints medians and
 the ratio ours/theirs.
 """
 import argparse
@@ -179,10 +179,11 @@ def wait_for_port(port, timeout=10.0):
 
 
 class Server:
-    def __init__(self, name, inetd_cmd, daemon_cmd, foreground):
+    def __init__(self, name, inetd_cmd, daemon_cmd, port, foreground):
         self.name = name
         self.inetd_cmd = inetd_cmd
         self.daemon_cmd = daemon_cmd
+        self.port = port  # where daemon_cmd listens on 127.0.0.1
         self.foreground = foreground  # the daemon command stays in the foreground
 
 
@@ -406,29 +407,37 @@ class Bench:
                 pass
 
     def sessions_per_second(self, servers, source, messages):
+        """All the daemons listen at once, each on its own port, and the timed runs alternate
+        between them as in the other workloads, so that a burst of load on the shared host
+        falls on both servers alike rather than on whichever ran at the time."""
         self.install(source)
         run(["ip", "netns", "add", NETNS])
         self.netns_created = True
         run(["ip", "netns", "exec", NETNS, "ip", "link", "set", "lo", "up"])
         values = {s.name: [] for s in servers}
-        first_source = 0
-        for s in servers:
-            cmd = ["ip", "netns", "exec", NETNS] + s.daemon_cmd
-            daemon = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL)
-            if not s.foreground:
-                daemon.wait(timeout=10)
-            try:
+        daemons = []
+        try:
+            listening = []
+            for s in servers:
+                daemon = subprocess.Popen(["ip", "netns", "exec", NETNS] + s.daemon_cmd, stdin=subprocess.DEVNULL,
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                if s.foreground:
+                    daemons.append(daemon)
+                else:
+                    daemon.wait(timeout=10)
                 probe = ["ip", "netns", "exec", NETNS, sys.executable, os.path.abspath(__file__),
-                         "--wait-port", "110"]
+                         "--wait-port", str(s.port)]
                 if subprocess.run(probe).returncode != 0:
-                    self.problems.append("(f): %s: daemon did not listen on port 110" % s.name)
-                    continue
-                time.sleep(0.2)
-                for rep in range(self.args.repeat + 1):
+                    self.problems.append("(f): %s: daemon did not listen on port %d" % (s.name, s.port))
+                else:
+                    listening.append(s)
+            time.sleep(0.2)
+            first_source = 0
+            for rep in range(self.args.repeat + 1):
+                for s in listening:
                     self.age_mailbox()
                     client = ["ip", "netns", "exec", NETNS, sys.executable, os.path.abspath(__file__),
-                              "--tcp-client", "--port", "110", "--user", USER, "--password", self.password,
+                              "--tcp-client", "--port", str(s.port), "--user", USER, "--password", self.password,
                               "--messages", str(messages), "--sessions", str(self.args.tcp_sessions),
                               "--seconds", "3", "--first-source", str(first_source)]
                     out = subprocess.run(client, capture_output=True, text=True, timeout=60).stdout
@@ -438,14 +447,14 @@ class Bench:
                         self.problems.append("(f): %s: %d failed sessions" % (s.name, res["errors"]))
                     if rep > 0 and res["sessions"]:
                         values[s.name].append(res["sessions"] / res["seconds"])
-            finally:
-                if s.foreground:
-                    daemon.terminate()
-                    try:
-                        daemon.wait(timeout=5)
-                    except subprocess.TimeoutExpired:
-                        daemon.kill()
-                self.stop_netns_processes()
+        finally:
+            for daemon in daemons:
+                daemon.terminate()
+                try:
+                    daemon.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    daemon.kill()
+            self.stop_netns_processes()
         subprocess.run(["ip", "netns", "del", NETNS])
         self.netns_created = False
         label = "(f) sessions/s over TCP with UIDL, %d msgs" % messages
@@ -529,10 +538,11 @@ def main():
              "d": 2000 if args.quick else 20000, "f": 100 if args.quick else 1000}
 
     servers = [Server("ours", [ours, "--chroot", CHROOT],
-                      [ours, "-D", "--foreground", "--listen", "127.0.0.1", "--port", "110", "--chroot", CHROOT,
-                       "--max-sessions", "65535", "--max-per-source", "65535"], True)]
+                      [ours, "-D", "--foreground", "--listen", "127.0.0.1", "--port", "1110", "--chroot", CHROOT,
+                       "--max-sessions", "65535", "--max-per-source", "65535"], 1110, True)]
     if os.access(args.theirs, os.X_OK):
-        servers.append(Server("theirs", [args.theirs], [args.theirs, "-D"], False))
+        # Debian's popa3d always listens on port 110 of every address.
+        servers.append(Server("theirs", [args.theirs], [args.theirs, "-D"], 110, False))
     else:
         log("compare: %s not found: measuring ours only" % args.theirs)
 
