@@ -16,8 +16,8 @@ serve the same /var/mail file, with the page cache warm:
   (g) peak RSS of (a)
 
 Each workload runs --repeat times per server (alternating servers; in (f) both daemons
-listen at once, on ports 110 and 1110) after one untimed run, whose output is compared byte for byte between the two servers. Prints medians and
-the ratio ours/theirs.
+listen at once, on ports 110 and 1110) after one untimed run, whose output is compared
+byte for byte between the two servers. Prints medians and the ratio ours/theirs.
 """
 import argparse
 import hashlib
