@@ -5,13 +5,15 @@
 #include <boost/test/unit_test.hpp>
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <iterator>
+#include <functional>
 #include <optional>
 #include <sstream>
 #include <random>
@@ -55,7 +57,10 @@ struct TempDir {
 std::string read_all(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   BOOST_REQUIRE_MESSAGE(in, "cannot read " << p);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  std::string bytes(static_cast<std::size_t>(fs::file_size(p)), '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  BOOST_REQUIRE_MESSAGE(in.gcount() == static_cast<std::streamsize>(bytes.size()), "short read of " << p);
+  return bytes;
 }
 
 void set_mtime(const std::string& path, std::time_t t) {
@@ -743,4 +748,138 @@ BOOST_AUTO_TEST_CASE(large_mailboxes_scanned_in_two_parts_load_like_one_scan) {
   pop3::Limits few;
   few.max_messages = static_cast<std::uint32_t>(table.size() - 1);
   check_loads_like_one_scan(messages, few);
+}
+
+namespace {
+
+// An address-space limit is how an admin caps a server's memory; AddressSanitizer reserves
+// terabytes of shadow memory up front and cannot run under one.
+#ifdef __SANITIZE_ADDRESS__
+constexpr bool address_sanitizer = true;
+#else
+constexpr bool address_sanitizer = false;
+#endif
+
+// This process's address space in bytes, from /proc/self/status (VmSize, in KiB).
+std::uint64_t address_space_bytes() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmSize:", 0) == 0) return std::stoull(line.substr(7)) * 1024;
+  }
+  return 0;
+}
+
+// Runs `check` in a child process with an address-space limit of `headroom` bytes more
+// than it has when it starts. The child's exit status: 0 when every check held, 1 to 9 for
+// the check that failed; 99 when it died of anything else (an exception, a signal).
+int with_memory_headroom(std::uint64_t headroom, const std::function<int()>& check) {
+  const pid_t pid = fork();
+  if (pid == 0) {
+    int status = 99;
+    try {
+      struct rlimit limit {};
+      if (getrlimit(RLIMIT_AS, &limit) == 0) {
+        limit.rlim_cur = address_space_bytes() + headroom;
+        if (setrlimit(RLIMIT_AS, &limit) == 0) status = check();
+      }
+    } catch (...) {
+      status = 99;
+    }
+    _exit(status);
+  }
+  int status = 0;
+  if (pid < 0 || waitpid(pid, &status, 0) != pid) return -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+// Lifts the child's limit again (the hard limit was left as it was).
+void lift_memory_limit() {
+  struct rlimit limit {};
+  getrlimit(RLIMIT_AS, &limit);
+  limit.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_AS, &limit);
+}
+
+// `count` messages of 96 bytes each.
+std::string small_messages(std::size_t count) {
+  const std::string message = "From a Sun Sep  9 01:46:40 2001\n\n" + std::string(61, 'x') + "\n\n";
+  std::string bytes;
+  bytes.reserve(count * message.size());
+  for (std::size_t i = 0; i < count; ++i) bytes += message;
+  return bytes;
+}
+
+// In the child: open() on a mailbox whose table does not fit fails cleanly, and the file
+// is not changed. With `reload`, the same mailbox object then loads it in full once the
+// memory is there again.
+int table_out_of_memory_is_an_error(const std::string& path, std::size_t messages, const std::string& bytes,
+                                    bool reload) {
+  Box box;
+  std::error_code ec;
+  box.open(account_for(path), ec);
+  if (ec != pop3::errc::mailbox_io) return 1;
+  if (box.count() != 0) return 2;
+  lift_memory_limit();
+  if (read_all(path) != bytes) return 3;
+  if (reload) {
+    box.open(account_for(path), ec);
+    if (ec || box.count() != messages) return 4;
+  }
+  return 0;
+}
+
+}  // namespace
+
+// One message table (48 bytes per message) bigger than the memory the server may use: the
+// mailbox is not loaded (the server answers -ERR), no thread is left running and nothing
+// is lost. Mailboxes below 32 MiB are scanned by one thread, larger ones by two.
+BOOST_AUTO_TEST_CASE(a_table_beyond_the_memory_limit_fails_the_open,
+                     *utf::enable_if<!address_sanitizer>()) {
+  TempDir dir;
+  for (const std::size_t messages : {std::size_t{300000}, std::size_t{360000}}) {
+    const std::string path = dir.file("alice");
+    const std::string bytes = small_messages(messages);
+    write_mailbox(path, bytes);
+    // Limits at which the table fails at different sizes, and the second thread's stack
+    // and buffer sometimes fit and sometimes do not.
+    for (const std::uint64_t headroom_mib : {4, 16, 24}) {
+      BOOST_TEST_CONTEXT(messages << " messages, " << headroom_mib << " MiB of headroom") {
+        BOOST_TEST(with_memory_headroom(headroom_mib << 20, [&] {
+                     return table_out_of_memory_is_an_error(path, messages, bytes, headroom_mib == 24);
+                   }) == 0);
+      }
+    }
+  }
+}
+
+// At RETR (verify) and QUIT (commit), a changed mtime makes the mailbox parse the file
+// again into a second table. With no memory for it the session ends on errc::mailbox_io,
+// and QUIT leaves the file untouched.
+BOOST_AUTO_TEST_CASE(no_memory_to_check_the_file_again_is_an_error, *utf::enable_if<!address_sanitizer>()) {
+  TempDir dir;
+  const std::string path = dir.file("alice");
+  const std::size_t messages = 200000;
+  const std::string bytes = small_messages(messages);
+  write_mailbox(path, bytes);
+  BOOST_TEST(with_memory_headroom(std::uint64_t{512} << 20, [&] {
+               Box box;
+               std::error_code ec;
+               box.open(account_for(path), ec);
+               if (ec || box.count() != messages) return 1;
+               // The table stays; the limit now leaves no room for a second one.
+               struct rlimit limit {};
+               getrlimit(RLIMIT_AS, &limit);
+               limit.rlim_cur = address_space_bytes() + (std::uint64_t{4} << 20);
+               if (setrlimit(RLIMIT_AS, &limit) != 0) return 2;
+               set_mtime(path, later_time);
+               box.verify(ec);
+               if (ec != pop3::errc::mailbox_io) return 3;
+               box.mark_deleted(MsgIndex{0});
+               box.commit(ec);
+               if (ec != pop3::errc::mailbox_io) return 4;
+               lift_memory_limit();
+               if (read_all(path) != bytes) return 5;
+               return 0;
+             }) == 0);
 }

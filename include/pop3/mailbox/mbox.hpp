@@ -223,7 +223,8 @@ class MboxMailbox {
   ~MboxMailbox() { close_all(); }
 
   // Spec 9.1. ec: errc::mailbox_refused (not a regular file, not mbox, over the limits)
-  // or errc::mailbox_io (cannot stat, open, lock or read it, or it shrank while we read).
+  // or errc::mailbox_io (cannot stat, open, lock or read it, it shrank while we read, or
+  // there is no memory for its table).
   void open(const Account& account, std::error_code& ec) {
     ec.clear();
     close_all();
@@ -264,12 +265,16 @@ class MboxMailbox {
     if (ec) return fail(ec, errc::mailbox_io);
     if (status != ScanStatus::ok) return fail(ec, errc::mailbox_refused);
     table_.shrink_to_fit();  // keep the table at sizeof(MboxMessage) per message
+    try {
+      deleted_.assign(table_.size(), false);
+    } catch (const std::bad_alloc&) {
+      return fail(ec, errc::mailbox_io);
+    }
 
     login_size_ = current_size_ = size;
     mtime_ = st.st_mtim.tv_sec;
     detail::mbox_hold_past_mtime(mtime_);
     detail::mbox_lock(fd_, F_UNLCK);
-    deleted_.assign(table_.size(), false);
   }
 
   [[nodiscard]] std::uint32_t count() const noexcept { return static_cast<std::uint32_t>(table_.size()); }
@@ -413,44 +418,60 @@ class MboxMailbox {
   }
 
   // Scans the first `size` bytes of the file into `table`. ec: errc::mailbox_changed if the
-  // file gave fewer than `size` bytes, errc::mailbox_io if a read failed; the status then
+  // file gave fewer than `size` bytes, errc::mailbox_io if a read failed or there was no
+  // memory for the table (which is then emptied and its memory given back); the status then
   // means nothing. On a large file with a second core, the part from the first separator
   // past the middle is scanned by a second thread at the same time: a "\n\nFrom " always
   // separates messages and the scan starts afresh at each message, so the two tables
   // joined are the table of one pass (the mbox tests check this).
   ScanStatus scan_file(Table& table, std::uint32_t max_messages, std::uint64_t size, std::error_code& ec) {
     drop_window();
-    if (size < parallel_scan_min || std::thread::hardware_concurrency() < 2)
-      return scan_range(buffer_.get(), table, max_messages, 0, size, ec);
-    const std::uint64_t split = find_separator_after(size / 2, size, ec);
-    if (ec || split == size) return scan_range(buffer_.get(), table, max_messages, 0, size, ec);
+    try {
+      if (size < parallel_scan_min || std::thread::hardware_concurrency() < 2)
+        return scan_range(buffer_.get(), table, max_messages, 0, size, ec);
+      const std::uint64_t split = find_separator_after(size / 2, size, ec);
+      if (ec || split == size) return scan_range(buffer_.get(), table, max_messages, 0, size, ec);
 
-    Table second;
-    std::error_code second_ec;
-    ScanStatus second_status = ScanStatus::ok;
-    std::unique_ptr<char[]> second_buffer = detail::make_read_buffer(buffer_bytes);
-    std::optional<std::thread> worker;
-    if (second_buffer) {
-      try {
-        worker.emplace([&] {
-          second_status = scan_range(second_buffer.get(), second, max_messages, split, size, second_ec);
-        });
-      } catch (const std::system_error&) {
-        // No thread to be had: one pass does the same work.
+      Table second;
+      std::error_code second_ec;
+      ScanStatus second_status = ScanStatus::ok;
+      bool second_out_of_memory = false;
+      std::unique_ptr<char[]> second_buffer = detail::make_read_buffer(buffer_bytes);
+      // Declared after everything the thread uses: if the first half throws, unwinding
+      // joins the thread before those go away.
+      std::optional<std::jthread> worker;
+      if (second_buffer) {
+        try {
+          worker.emplace([&] {
+            try {
+              second_status = scan_range(second_buffer.get(), second, max_messages, split, size, second_ec);
+            } catch (const std::bad_alloc&) {
+              second_out_of_memory = true;
+            }
+          });
+        } catch (const std::system_error&) {
+          // No thread to be had: one pass does the same work.
+        }
       }
+      if (!worker) return scan_range(buffer_.get(), table, max_messages, 0, size, ec);
+      const ScanStatus first_status = scan_range(buffer_.get(), table, max_messages, 0, split, ec);
+      worker.reset();  // joins
+      if (second_out_of_memory) throw std::bad_alloc();
+      if (!ec) ec = second_ec;
+      if (ec || first_status != ScanStatus::ok) return first_status;
+      if (second_status != ScanStatus::ok || table.size() + second.size() > max_messages) {
+        table.clear();
+        return second_status != ScanStatus::ok ? second_status : ScanStatus::too_many_messages;
+      }
+      table.reserve(table.size() + second.size());
+      table.insert(table.end(), second.begin(), second.end());
+      return ScanStatus::ok;
+    } catch (const std::bad_alloc&) {
+      // The table of a huge mailbox met a memory limit: a mailbox that cannot be loaded.
+      Table().swap(table);
+      ec = errc::mailbox_io;
+      return ScanStatus::ok;
     }
-    if (!worker) return scan_range(buffer_.get(), table, max_messages, 0, size, ec);
-    const ScanStatus first_status = scan_range(buffer_.get(), table, max_messages, 0, split, ec);
-    worker->join();
-    if (!ec) ec = second_ec;
-    if (ec || first_status != ScanStatus::ok) return first_status;
-    if (second_status != ScanStatus::ok || table.size() + second.size() > max_messages) {
-      table.clear();
-      return second_status != ScanStatus::ok ? second_status : ScanStatus::too_many_messages;
-    }
-    table.reserve(table.size() + second.size());
-    table.insert(table.end(), second.begin(), second.end());
-    return ScanStatus::ok;
   }
 
   // Scans bytes [begin, end) of the file as a whole mbox file of their own (begin is the
@@ -545,7 +566,12 @@ class MboxMailbox {
   // message. False with ec set if the file could not be read (see scan_file()).
   bool same_table(std::error_code& ec) {
     Table again;
-    again.reserve(table_.size());
+    try {
+      again.reserve(table_.size());
+    } catch (const std::bad_alloc&) {
+      ec = errc::mailbox_io;
+      return false;
+    }
     // More messages than at login is already a conflict, so the scan stops there and
     // the second table never outgrows the first.
     const ScanStatus status = scan_file(again, count(), login_size_, ec);
