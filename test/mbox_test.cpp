@@ -770,19 +770,24 @@ std::uint64_t address_space_bytes() {
   return 0;
 }
 
-// Runs `check` in a child process with an address-space limit of `headroom` bytes more
-// than it has when it starts. The child's exit status: 0 when every check held, 1 to 9 for
-// the check that failed; 99 when it died of anything else (an exception, a signal).
+// Sets this process's address-space limit to `headroom` bytes more than it has now (the
+// hard limit stays as it was).
+bool limit_memory_to(std::uint64_t headroom) {
+  struct rlimit limit {};
+  if (getrlimit(RLIMIT_AS, &limit) != 0) return false;
+  limit.rlim_cur = address_space_bytes() + headroom;
+  return setrlimit(RLIMIT_AS, &limit) == 0;
+}
+
+// Runs `check` in a child process under limit_memory_to(headroom). The result: 0 when every
+// check held, 1 to 9 for the check that failed, 99 if the child threw or could not set the
+// limit, 100 + the signal number if a signal killed it.
 int with_memory_headroom(std::uint64_t headroom, const std::function<int()>& check) {
   const pid_t pid = fork();
   if (pid == 0) {
     int status = 99;
     try {
-      struct rlimit limit {};
-      if (getrlimit(RLIMIT_AS, &limit) == 0) {
-        limit.rlim_cur = address_space_bytes() + headroom;
-        if (setrlimit(RLIMIT_AS, &limit) == 0) status = check();
-      }
+      if (limit_memory_to(headroom)) status = check();
     } catch (...) {
       status = 99;
     }
@@ -793,7 +798,7 @@ int with_memory_headroom(std::uint64_t headroom, const std::function<int()>& che
   return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
 }
 
-// Lifts the child's limit again (the hard limit was left as it was).
+// Lifts the child's limit again.
 void lift_memory_limit() {
   struct rlimit limit {};
   getrlimit(RLIMIT_AS, &limit);
@@ -868,10 +873,7 @@ BOOST_AUTO_TEST_CASE(no_memory_to_check_the_file_again_is_an_error, *utf::enable
                box.open(account_for(path), ec);
                if (ec || box.count() != messages) return 1;
                // The table stays; the limit now leaves no room for a second one.
-               struct rlimit limit {};
-               getrlimit(RLIMIT_AS, &limit);
-               limit.rlim_cur = address_space_bytes() + (std::uint64_t{4} << 20);
-               if (setrlimit(RLIMIT_AS, &limit) != 0) return 2;
+               if (!limit_memory_to(std::uint64_t{4} << 20)) return 2;
                set_mtime(path, later_time);
                box.verify(ec);
                if (ec != pop3::errc::mailbox_io) return 3;
