@@ -281,6 +281,13 @@ inline int run(const ListenerOptions& options,
     if (pid < 0) return log_failure(log, "fork", errno);
     if (pid > 0) ::_exit(0);
     ::setsid();
+    // Detached, the caller's terminal or pipes are no business of ours or of any session.
+    const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null_fd < 0) return log_failure(log, "open /dev/null", errno);
+    for (int fd = 0; fd <= 2; ++fd) {
+      if (fd != null_fd && ::dup2(null_fd, fd) < 0) return log_failure(log, "dup2", errno);
+    }
+    if (null_fd > 2) ::close(null_fd);
   }
 
   // The self-pipe turns SIGCHLD/SIGTERM/SIGINT into a readable descriptor for poll().

@@ -23,6 +23,8 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -107,6 +109,13 @@ inline bool drop_privileges(uid_t uid, gid_t gid, const std::string* chroot_dir,
   }
   if (uid != 0 && ::setuid(0) == 0) {
     failed = "setuid: root privileges could be regained";
+    return false;
+  }
+  // A change of credentials resets the dumpable flag to fs.suid_dumpable, which may be 1 or 2:
+  // set it again, so that the account (or another process of the pre-auth user) can neither
+  // ptrace this process nor read its memory, which held a password a moment ago.
+  if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    failed = errno_message("prctl(PR_SET_DUMPABLE)", errno);
     return false;
   }
   return true;
@@ -217,10 +226,17 @@ std::optional<Account> check_password(Server& server, Credentials& credentials, 
 
 }  // namespace detail
 
-// Startup, in both modes: files the session creates are private to the account (popa3d's
-// umask 077); a client that disconnects is an error code, not a SIGPIPE; and SIGCHLD is not
-// ignored (inetd may leave it so), or the root process could not reap the pre-auth child.
+// Startup, in both modes: no descriptor but 0, 1 and 2 survives from the caller (a pre-auth
+// child or a session must not hold one it was never meant to have); no core dump and no
+// ptrace by the same user, since every process of ours may hold a password or a hash; files
+// the session creates are private to the account (popa3d's umask 077); a client that
+// disconnects is an error code, not a SIGPIPE; and SIGCHLD is not ignored (inetd may leave
+// it so), or the root process could not reap the pre-auth child.
 inline void prepare_process() {
+  ::close_range(3, ~0U, 0);
+  const rlimit no_core{0, 0};
+  (void)::setrlimit(RLIMIT_CORE, &no_core);
+  (void)::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   ::umask(077);
   ::signal(SIGPIPE, SIG_IGN);
   ::signal(SIGCHLD, SIG_DFL);
