@@ -258,9 +258,10 @@ class Conn:
 class Inetd:
     """The binary in inetd mode, POP3 on its stdin/stdout pipes."""
 
-    def __init__(self, argv):
+    def __init__(self, argv, pass_fds=()):
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, start_new_session=True)
+                                     stderr=subprocess.PIPE, pass_fds=pass_fds,
+                                     start_new_session=True)
         self.conn = Conn(self.proc.stdout.fileno(), self.proc.stdin.fileno())
 
     def close_input(self):
@@ -290,13 +291,14 @@ def free_port():
 class Daemon:
     """The binary in -D mode on 127.0.0.1 and a free port, in the foreground."""
 
-    def __init__(self, argv_without_port, port=None):
+    def __init__(self, argv_without_port, port=None, pass_fds=()):
         self.port = port or free_port()
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             argv_without_port + ["-D", "--foreground", "--listen", "127.0.0.1",
                                  "--port", str(self.port)],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, start_new_session=True)
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, pass_fds=pass_fds,
+            start_new_session=True)
         # Ready once the port is in LISTEN state: a bind to it then fails. The probe never
         # connects, so it takes none of the daemon's per-source slots; SO_REUSEADDR keeps the
         # probe from blocking the daemon's own bind.
