@@ -6,6 +6,7 @@ packages=(
   libboost-test-dev libbenchmark-dev libcrypt-dev
   python3 curl mpop fetchmail openssl groff-base man-db
   passwd login util-linux procps
+  clang libclang-rt-14-dev binutils
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets of test/fuzz with clang (ASan + UBSan) and runs each one for
+# SECONDS (default 30), seeded from the recorded conformance cases in ../shared/conformance.
+#   scripts/fuzz.sh [SECONDS] [TARGET...]      e.g. scripts/fuzz.sh 3600 session_fuzz
+# The corpus each target grows stays in build-fuzz/corpus/TARGET, so a longer run picks up
+# where the last one stopped. A crash leaves its input in build-fuzz/artifacts/ and fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+seconds=${1:-30}
+shift || true
+build=build-fuzz
+cmake -S . -B "$build" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS="-Wall -Wextra -Wpedantic -Werror" -DPOP3_BUILD_FUZZERS=ON \
+  -DPOP3_BUILD_TESTS=OFF -DPOP3_BUILD_BENCH=OFF -DPOP3_BUILD_DAEMON=OFF >/dev/null
+cmake --build "$build" -j "$(nproc)"
+
+cases=../shared/conformance/cases
+if [[ ! -d $cases ]]; then
+  if [[ ${CI:-} == true ]]; then
+    echo "fuzz: no seed cases at $cases" >&2
+    exit 1
+  fi
+  echo "fuzz: no seed cases at $cases; starting from empty corpora" >&2
+fi
+
+# The bytes a case's client sent, or its mailbox, become seeds; each target's own leading
+# parameter bytes (fuzz_input.hpp) are a zero byte or two in front.
+seed() {  # seed TARGET KIND PREFIX_BYTES
+  local dir=$build/corpus/$1 file
+  mkdir -p "$dir"
+  [[ -d $cases ]] || return 0
+  for file in "$cases"/*/"$2"; do
+    [[ -f $file && $(stat -c %s "$file") -le 65536 ]] || continue
+    { printf "$3"; cat "$file"; } >"$dir/seed-$(basename "$(dirname "$file")")"
+  done
+}
+seed line_fuzz commands '\x3f\x00'
+seed session_fuzz commands '\x07\x05\x00\n\n\n\n'
+seed mbox_scan_fuzz mailbox '\x40\x07\x2b\x3f\xff'
+seed reply_fuzz mailbox '\x3f\x00'
+
+targets=("$@")
+if ((${#targets[@]} == 0)); then
+  targets=()
+  for f in test/fuzz/*_fuzz.cpp; do targets+=("$(basename "$f" .cpp)"); done
+fi
+mkdir -p "$build/artifacts"
+for t in "${targets[@]}"; do
+  # Session and line input longer than a few lines' worth explores nothing new, only slower.
+  case $t in
+    line_fuzz | session_fuzz) max_len=4096 ;;
+    *) max_len=65536 ;;
+  esac
+  mkdir -p "$build/corpus/$t"
+  echo "== $t: $seconds s"
+  log=$build/$t.log
+  status=0
+  "$build/test/fuzz/$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+    -max_len="$max_len" -print_final_stats=1 -artifact_prefix="$build/artifacts/$t-" \
+    "$build/corpus/$t" >"$log" 2>&1 || status=$?
+  grep -E '^stat::(number_of_executed_units|average_exec_per_sec)' "$log" || true
+  if ((status != 0)); then
+    grep -E '==ERROR|SUMMARY|deadly signal' "$log" >&2 || tail -20 "$log" >&2
+    echo "fuzz: $t failed (exit $status); the input is in $build/artifacts/, the log in $log" >&2
+    exit 1
+  fi
+done
