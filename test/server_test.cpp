@@ -290,3 +290,102 @@ BOOST_AUTO_TEST_CASE(write_failure_ends_the_session) {
   BOOST_TEST(result == errc::eof);
   BOOST_TEST(!state->committed);
 }
+
+BOOST_AUTO_TEST_CASE(replies_before_quit_are_written_before_update) {
+  // Pipelined in one read: the greeting goes out in write 1, USER's +OK before PASS returns in
+  // write 2, and everything after the login is queued until QUIT. Write 3 fails: the client
+  // never got message 1, so it must stay.
+  ScriptTransport io{login + "RETR 1\r\nDELE 1\r\nQUIT\r\n"};
+  io.fail_write_at(3);
+  auto out = io.output();
+  auto state = three_messages();
+  Session s;
+  Server server{std::move(io), FixedAuth{}, Mailbox<pop3::test::FnvDigest>{state}, {},
+                [&s](pop3::LogPriority, std::string_view m) { s.log.emplace_back(m); }};
+  s.result = server.serve();
+  BOOST_TEST(s.result == errc::eof);
+  BOOST_TEST(!state->committed);
+  BOOST_TEST(*out == "+OK\r\n+OK\r\n");
+  BOOST_TEST(logged(s, "Premature disconnect"));
+}
+
+BOOST_AUTO_TEST_CASE(quit_after_written_replies_commits) {
+  // The same script with every write succeeding: the replies, then UPDATE, then QUIT's +OK.
+  auto state = three_messages();
+  const auto s = run(login + "RETR 1\r\nDELE 1\r\nQUIT\r\n", state);
+  BOOST_TEST(s.output ==
+             "+OK\r\n+OK\r\n+OK\r\n+OK\r\nSubject: one\r\n\r\nbody 1\r\n.\r\n+OK\r\n+OK\r\n");
+  BOOST_TEST((state->committed_deletions == std::vector<std::size_t>{0}));
+  BOOST_TEST(!s.result);
+}
+
+BOOST_AUTO_TEST_CASE(last_line_without_lf_is_answered_in_every_state) {
+  // AUTHORIZATION: an unknown command, a USER, a refused QUIT.
+  auto s = run("STAT");
+  BOOST_TEST(s.output == "+OK\r\n-ERR\r\n");
+  BOOST_TEST(s.result == errc::eof);
+  s = run("USER alice");
+  BOOST_TEST(s.output == "+OK\r\n+OK\r\n");
+  s = run("USER alice\r\nQUIT x");
+  BOOST_TEST(s.output == "+OK\r\n+OK\r\n-ERR\r\n");
+  // A PASS: the login is answered once the mailbox is loaded.
+  s = run("USER alice\r\nPASS secret");
+  BOOST_TEST(s.output == "+OK\r\n+OK\r\n+OK\r\n");
+  BOOST_TEST(s.result == errc::eof);
+  BOOST_TEST(logged(s, "Premature disconnect"));
+  // TRANSACTION: an unknown command after a DELE (nothing is deleted), a STAT, a RETR.
+  auto state = three_messages();
+  s = run(login + "DELE 2\r\nQUI", state);
+  BOOST_TEST(s.output == "+OK\r\n+OK\r\n+OK\r\n+OK\r\n-ERR\r\n");
+  BOOST_TEST(!state->committed);
+  BOOST_TEST(s.result == errc::eof);
+  s = run(login + "STAT");
+  BOOST_TEST(s.output == "+OK\r\n+OK\r\n+OK\r\n+OK 3 78\r\n");
+  s = run(login + "RETR 1");
+  BOOST_TEST(s.output == "+OK\r\n+OK\r\n+OK\r\n+OK\r\nSubject: one\r\n\r\nbody 1\r\n.\r\n");
+  // Cut into one-byte reads, the same bytes.
+  s = run(login + "DELE 2\r\nQUI", three_messages(), 1);
+  BOOST_TEST(s.output == "+OK\r\n+OK\r\n+OK\r\n+OK\r\n-ERR\r\n");
+}
+
+BOOST_AUTO_TEST_CASE(last_line_without_lf_in_separate_servers) {
+  // The AUTHORIZATION process answers its last line before it ends.
+  ScriptTransport child_io{"USER alice\r\nNOOP"};
+  auto child_out = child_io.output();
+  Server child{std::move(child_io), FixedAuth{}, Mailbox<pop3::test::FnvDigest>{three_messages()}};
+  std::error_code ec;
+  BOOST_TEST(!child.authorize(ec));
+  BOOST_TEST(ec == errc::eof);
+  BOOST_TEST(*child_out == "+OK\r\n+OK\r\n-ERR\r\n");
+  // An unterminated PASS hands over no pending bytes; the TRANSACTION process answers it and
+  // its own unterminated last line.
+  ScriptTransport login_io{"USER alice\r\nPASS secret"};
+  Server login_server{std::move(login_io), FixedAuth{},
+                      Mailbox<pop3::test::FnvDigest>{three_messages()}};
+  const auto credentials = login_server.authorize(ec);
+  BOOST_REQUIRE(credentials);
+  BOOST_TEST(credentials->password == "secret");
+  BOOST_TEST(credentials->pending.empty());
+  ScriptTransport parent_io{"NOOP"};
+  auto parent_out = parent_io.output();
+  Server parent{std::move(parent_io), FixedAuth{},
+                Mailbox<pop3::test::FnvDigest>{three_messages()}};
+  BOOST_TEST(parent.transact(pop3::Account{"alice", "mem:alice", 1, 1}, "") == errc::eof);
+  BOOST_TEST(*parent_out == "+OK\r\n+OK\r\n");
+}
+
+BOOST_AUTO_TEST_CASE(last_line_before_a_timeout_is_not_run) {
+  // popa3d's alarm leaves the session from inside the read: the partial line is dropped, so a
+  // QUIT cut short by the timeout applies nothing and a PASS is never checked.
+  auto state = three_messages();
+  auto s = run(login + "DELE 1\r\nQUIT", state, 1 << 20, {}, errc::timeout);
+  BOOST_TEST(!state->committed);
+  BOOST_TEST(s.output == "+OK\r\n+OK\r\n+OK\r\n+OK\r\n");
+  BOOST_TEST(s.result == errc::timeout);
+  BOOST_TEST(logged(s, "Connection timed out"));
+  s = run("USER alice\r\nPASS secret", three_messages(), 1 << 20, {}, errc::timeout);
+  BOOST_TEST(s.output == "+OK\r\n+OK\r\n");
+  BOOST_TEST(s.result == errc::timeout);
+  s = run("STAT", three_messages(), 1 << 20, {}, errc::timeout);
+  BOOST_TEST(s.output == "+OK\r\n");
+}

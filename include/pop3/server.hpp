@@ -312,6 +312,14 @@ class Pop3Server {
       ++deleted;
       deleted_bytes += mailbox_.size(MsgIndex{i});
     }
+    // Deletions apply only once every reply before QUIT has reached the client: one that went
+    // away before it read a RETR keeps the message, as with popa3d, which writes each reply
+    // before it reads the next command and ends the session on a write error. Without
+    // deletions UPDATE leaves the file alone, and the replies go out with QUIT's in one write.
+    if (deleted != 0) {
+      flush(ec);
+      if (ec) return;
+    }
     mailbox_.commit(ec);
     if (ec == errc::mailbox_changed) {
       log(LogPriority::info, "Another MUA active, giving up");
@@ -349,6 +357,9 @@ class Pop3Server {
     for (;;) {
       if (auto line = reader_.next_line()) return line;
       if (at_eof_) {
+        // The replies to the last lines go out before the phase ends (popa3d writes each
+        // reply before it reads on).
+        flush_quietly();
         ec = eof_reason_;
         return std::nullopt;
       }
@@ -362,10 +373,12 @@ class Pop3Server {
         at_eof_ = true;
         eof_reason_ = ec ? ec : make_error_code(errc::eof);
         ec.clear();
-        // An unterminated last line still runs as a command (spec 4).
-        if (auto line = reader_.last_line()) return line;
-        ec = eof_reason_;
-        return std::nullopt;
+        // At the end of input an unterminated last line still runs as a command (spec 4); not
+        // after a timeout, where popa3d's alarm leaves the session from inside the read.
+        if (eof_reason_ != errc::timeout) {
+          if (auto line = reader_.last_line()) return line;
+        }
+        continue;
       }
       reader_.commit(n);
     }
