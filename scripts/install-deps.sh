@@ -4,6 +4,7 @@ set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config
   libboost-test-dev libbenchmark-dev libcrypt-dev
+  libpam0g-dev libpam-modules libpam-runtime
   python3 curl mpop fetchmail openssl groff-base man-db
   passwd login util-linux procps
   clang libclang-rt-14-dev binutils
