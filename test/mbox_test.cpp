@@ -5,11 +5,15 @@
 #include <boost/test/unit_test.hpp>
 
 #include <fcntl.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -494,6 +498,178 @@ BOOST_AUTO_TEST_CASE(a_short_read_is_remembered_even_if_the_file_grows_back) {
   o.box.commit(ec);
   BOOST_TEST(ec == pop3::errc::mailbox_changed);
   BOOST_TEST(read_all(o.path) == m1 + std::string(three.size() - m1.size(), '\0'));
+}
+
+namespace {
+
+// A system call of commit() on the mailbox file, as a tracer sees it at its entry.
+enum class FileCall { read, write, size_check, truncate };
+
+std::optional<FileCall> file_call(const __ptrace_syscall_info& info) {
+  const auto nr = info.entry.nr;
+  if (nr == SYS_pread64) return FileCall::read;
+  if (nr == SYS_pwrite64) return FileCall::write;
+  if (nr == SYS_ftruncate) return FileCall::truncate;
+  // fstat(2) is fstat, or newfstatat or statx on the descriptor (AT_EMPTY_PATH), by libc
+  // and architecture; lstat(2) of the path is neither.
+#ifdef SYS_fstat
+  if (nr == SYS_fstat) return FileCall::size_check;
+#endif
+#ifdef SYS_newfstatat
+  if (nr == SYS_newfstatat && (info.entry.args[3] & AT_EMPTY_PATH) != 0) return FileCall::size_check;
+#endif
+#ifdef SYS_statx
+  if (nr == SYS_statx && (info.entry.args[2] & AT_EMPTY_PATH) != 0) return FileCall::size_check;
+#endif
+  return std::nullopt;
+}
+
+struct TracedCommit {
+  std::error_code ec;           // what commit() reported
+  std::vector<FileCall> calls;  // its calls on the file, in order
+};
+
+// Kills and reaps the traced child if a check fails before it has exited.
+struct Child {
+  pid_t pid;
+  ~Child() {
+    if (pid > 0) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
+// Runs box.commit() in a child process that ptrace stops at the entry of each system call,
+// and calls at(call, calls before it) at each call on the file while the child waits: a
+// program that ignores locks changing the file at exactly that point, every time.
+TracedCommit traced_commit(Box& box, const std::function<void(FileCall, const std::vector<FileCall>&)>& at) {
+  Child child{fork()};
+  BOOST_REQUIRE(child.pid >= 0);
+  if (child.pid == 0) {
+    if (ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) != 0) _exit(10);
+    raise(SIGSTOP);
+    std::error_code ec;
+    box.commit(ec);
+    _exit(!ec ? 0 : ec == pop3::errc::mailbox_changed ? 1 : ec == pop3::errc::mailbox_io ? 2 : 3);
+  }
+  int status = 0;
+  BOOST_REQUIRE(waitpid(child.pid, &status, 0) == child.pid);
+  BOOST_REQUIRE_MESSAGE(WIFSTOPPED(status), "the child could not be traced");
+  BOOST_REQUIRE(ptrace(PTRACE_SETOPTIONS, child.pid, nullptr, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) == 0);
+  TracedCommit result;
+  int signal = 0;  // a signal the child stopped on, passed on when it resumes
+  for (int stops = 0; stops < 100000; ++stops) {
+    BOOST_REQUIRE(ptrace(PTRACE_SYSCALL, child.pid, nullptr, signal) == 0);
+    signal = 0;
+    BOOST_REQUIRE(waitpid(child.pid, &status, 0) == child.pid);
+    if (WIFEXITED(status)) {
+      child.pid = 0;
+      const int code = WEXITSTATUS(status);
+      BOOST_REQUIRE(code <= 2);
+      if (code == 1) result.ec = pop3::errc::mailbox_changed;
+      if (code == 2) result.ec = pop3::errc::mailbox_io;
+      return result;
+    }
+    BOOST_REQUIRE(WIFSTOPPED(status));
+    if (WSTOPSIG(status) != (SIGTRAP | 0x80)) {
+      signal = WSTOPSIG(status);
+      continue;
+    }
+    __ptrace_syscall_info info{};
+    BOOST_REQUIRE(ptrace(PTRACE_GET_SYSCALL_INFO, child.pid, sizeof info, &info) > 0);
+    if (info.op != PTRACE_SYSCALL_INFO_ENTRY) continue;
+    if (const auto call = file_call(info)) {
+      at(*call, result.calls);
+      result.calls.push_back(*call);
+    }
+  }
+  BOOST_FAIL("commit() did not end");
+  return result;
+}
+
+// Mail appended by a program that takes no lock, through its own O_APPEND descriptor.
+void append_ignoring_locks(const std::string& path, const std::string& bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND);
+  BOOST_REQUIRE(fd >= 0);
+  BOOST_REQUIRE(write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
+  close(fd);
+}
+
+std::string arrival(unsigned n) {
+  return "From new@example.org Sun Sep  9 01:46:43 2001\nMessage-ID: <new" + std::to_string(n) +
+         "@example.org>\n\nnew mail\n\n";
+}
+
+}  // namespace
+
+// popa3d copies what follows the login size until read() finds the end of the file, so mail
+// appended without the lock while UPDATE moves the kept mail is kept; it must be here too.
+BOOST_AUTO_TEST_CASE(mail_appended_without_the_lock_while_commit_moves_is_kept) {
+  Opened o(three);
+  o.box.mark_deleted(MsgIndex{0});
+  unsigned appended = 0;
+  const auto r = traced_commit(o.box, [&](FileCall call, const std::vector<FileCall>&) {
+    if (call == FileCall::write && appended == 0) append_ignoring_locks(o.path, arrival(++appended));
+  });
+  BOOST_TEST(appended == 1u);
+  BOOST_TEST(!r.ec);
+  BOOST_TEST(read_all(o.path) == m2 + m3 + arrival(1));
+}
+
+// Each arrival is moved after the kept mail, and the file is checked again after each move,
+// since more mail may arrive during that move. The size check is the last call before the
+// truncate, and mail appended at its entry is still seen.
+BOOST_AUTO_TEST_CASE(mail_appended_while_earlier_arrivals_move_is_kept) {
+  for (const FileCall when : {FileCall::write, FileCall::size_check}) {
+    Opened o(three);
+    o.box.mark_deleted(MsgIndex{1});
+    unsigned appended = 0;
+    bool moved = false;
+    const auto r = traced_commit(o.box, [&](FileCall call, const std::vector<FileCall>&) {
+      moved = moved || call == FileCall::write;
+      if (call == when && moved && appended < 5) append_ignoring_locks(o.path, arrival(++appended));
+    });
+    BOOST_TEST_CONTEXT("appending at each " << (when == FileCall::write ? "write" : "size check")) {
+      BOOST_TEST(appended == 5u);
+      BOOST_TEST(!r.ec);
+      std::string expected = m1 + m3;
+      for (unsigned n = 1; n <= appended; ++n) expected += arrival(n);
+      BOOST_TEST(read_all(o.path) == expected);
+      BOOST_REQUIRE(r.calls.size() >= 2u);
+      BOOST_TEST((r.calls.back() == FileCall::truncate));
+      BOOST_TEST((r.calls[r.calls.size() - 2] == FileCall::size_check));
+    }
+  }
+}
+
+// A file that never stops growing: the checks are bounded, and commit() then fails without
+// truncating the file, so no arrival is cut off (the file keeps copies of moved mail).
+BOOST_AUTO_TEST_CASE(mail_that_never_stops_arriving_fails_commit_without_losing_any) {
+  Opened o(three);
+  o.box.mark_deleted(MsgIndex{0});
+  unsigned appended = 0;
+  const auto r = traced_commit(o.box, [&](FileCall call, const std::vector<FileCall>&) {
+    BOOST_REQUIRE(appended < 1000);
+    if (call == FileCall::write) append_ignoring_locks(o.path, arrival(++appended));
+  });
+  BOOST_TEST(r.ec == pop3::errc::mailbox_io);
+  BOOST_TEST((std::find(r.calls.begin(), r.calls.end(), FileCall::truncate) == r.calls.end()));
+  const std::string file = read_all(o.path);
+  for (unsigned n = 1; n <= appended; ++n)
+    BOOST_TEST(file.find(arrival(n)) != std::string::npos, "arrival " << n);
+}
+
+// The window that remains, as in popa3d (DESIGN.md): mail appended after the last size
+// check and before the truncate is cut off.
+BOOST_AUTO_TEST_CASE(mail_appended_between_the_last_check_and_the_truncate_is_cut_off) {
+  Opened o(three);
+  o.box.mark_deleted(MsgIndex{2});
+  const auto r = traced_commit(o.box, [&](FileCall call, const std::vector<FileCall>&) {
+    if (call == FileCall::truncate) append_ignoring_locks(o.path, arrival(1));
+  });
+  BOOST_TEST(!r.ec);
+  BOOST_TEST(read_all(o.path) == m1 + m2);
 }
 
 namespace {

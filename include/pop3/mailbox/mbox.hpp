@@ -195,7 +195,6 @@ class MboxMailbox {
         deleted_(std::move(other.deleted_)),
         deleted_count_(std::exchange(other.deleted_count_, 0)),
         login_size_(std::exchange(other.login_size_, 0)),
-        current_size_(std::exchange(other.current_size_, 0)),
         mtime_(other.mtime_),
         stale_(std::exchange(other.stale_, false)) {}
 
@@ -211,7 +210,6 @@ class MboxMailbox {
       deleted_ = std::move(other.deleted_);
       deleted_count_ = std::exchange(other.deleted_count_, 0);
       login_size_ = std::exchange(other.login_size_, 0);
-      current_size_ = std::exchange(other.current_size_, 0);
       mtime_ = other.mtime_;
       stale_ = std::exchange(other.stale_, false);
     }
@@ -271,7 +269,7 @@ class MboxMailbox {
       return fail(ec, errc::mailbox_io);
     }
 
-    login_size_ = current_size_ = size;
+    login_size_ = size;
     mtime_ = st.st_mtim.tv_sec;
     detail::mbox_hold_past_mtime(mtime_);
     detail::mbox_lock(fd_, F_UNLCK);
@@ -365,7 +363,8 @@ class MboxMailbox {
 
   // Spec section 8. Nothing marked deleted: the file is not touched, not even locked.
   // ec: errc::mailbox_changed (conflict: file untouched), errc::mailbox_io (lock, check or
-  // write failed; a write failure may leave the file partly compacted, as in popa3d).
+  // write failed, or mail appended without the lock never stopped arriving; the file may
+  // then be left partly compacted, as in popa3d).
   // Afterwards the table no longer describes the file: verify(), data() and commit()
   // report errc::mailbox_changed.
   void commit(std::error_code& ec) {
@@ -397,6 +396,9 @@ class MboxMailbox {
   static constexpr std::uint64_t parallel_scan_min = std::uint64_t{32} << 20;
   static constexpr std::uint64_t parallel_split_search = std::uint64_t{16} << 20;
   static_assert(chunk_bytes <= buffer_bytes && detail::mbox_block <= buffer_bytes);
+  // Size checks at UPDATE once the kept mail has moved (move_arrivals()): each one after
+  // the first runs only if mail arrived, without the lock, during the move before it.
+  static constexpr unsigned max_arrival_checks = 64;
 
   void fail(std::error_code& ec, errc e) noexcept {
     close_all();  // closing the descriptor also drops our fcntl lock
@@ -411,7 +413,7 @@ class MboxMailbox {
     table_.shrink_to_fit();
     deleted_.clear();
     deleted_count_ = 0;
-    login_size_ = current_size_ = 0;
+    login_size_ = 0;
     mtime_ = 0;
     stale_ = false;
     drop_window();
@@ -558,7 +560,6 @@ class MboxMailbox {
       return;
     }
     mtime_ = st.st_mtim.tv_sec;
-    current_size_ = size;
     if (hold_past_mtime) detail::mbox_hold_past_mtime(mtime_);
   }
 
@@ -601,8 +602,6 @@ class MboxMailbox {
     } else if (size > limits_.max_mailbox_bytes) {
       ec = errc::mailbox_io;
       return;
-    } else {
-      current_size_ = size;
     }
 
     drop_window();
@@ -628,10 +627,31 @@ class MboxMailbox {
       to += length;
     }
     // Mail delivered during the session follows the kept messages.
-    if (ok && current_size_ > login_size_)
-      ok = detail::mbox_move_down(fd_, login_size_, current_size_ - login_size_, to, block);
-    if (ok) to += current_size_ - login_size_;
-    if (!ok || ftruncate(fd_, static_cast<off_t>(to)) != 0 || fsync(fd_) != 0) ec = errc::mailbox_io;
+    if (!ok || !move_arrivals(to, block) || ftruncate(fd_, static_cast<off_t>(to)) != 0 || fsync(fd_) != 0)
+      ec = errc::mailbox_io;
+  }
+
+  // Moves every byte past login_size_ down to `to`, advancing `to`. A program that appends
+  // without the lock may add mail at any moment, so the size is checked again after each
+  // move and what arrived is moved in turn, until a check finds nothing new; that fstat is
+  // then the last system call before the caller's ftruncate, as popa3d's last read() is.
+  // False if a move failed, the file shrank under us, or it was still growing at the last
+  // of max_arrival_checks checks or had grown past max_mailbox_bytes (these bound the
+  // work): the caller must not truncate then, which would cut off mail; the file keeps
+  // stale bytes between the kept mail and the arrivals, but loses nothing.
+  bool move_arrivals(std::uint64_t& to, std::span<char> block) {
+    std::uint64_t from = login_size_;
+    for (unsigned check = 0; check < max_arrival_checks; ++check) {
+      struct stat st {};
+      if (fstat(fd_, &st) != 0) return false;
+      const auto size = static_cast<std::uint64_t>(st.st_size);
+      if (size == from) return true;
+      if (size < from || size > limits_.max_mailbox_bytes) return false;
+      if (!detail::mbox_move_down(fd_, from, size - from, to, block)) return false;
+      to += size - from;
+      from = size;
+    }
+    return false;
   }
 
   Limits limits_;
@@ -641,7 +661,6 @@ class MboxMailbox {
   std::vector<bool> deleted_;
   std::uint32_t deleted_count_ = 0;
   std::uint64_t login_size_ = 0;    // bytes scanned at open: the extent the table describes
-  std::uint64_t current_size_ = 0;  // size at the last check; bytes past login_size_ are new mail
   std::time_t mtime_ = 0;           // whole seconds, as popa3d compares it
   bool stale_ = false;              // commit() rewrote the file, or data() found it shorter
   // File bytes [window_begin_, window_end_) are in buffer_, as data() last read them.
