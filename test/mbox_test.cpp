@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <sstream>
 #include <random>
@@ -25,6 +26,7 @@
 #include <vector>
 
 #include "pop3/mailbox/mbox.hpp"
+#include "pop3/server.hpp"
 
 namespace fs = std::filesystem;
 namespace utf = boost::unit_test;
@@ -670,6 +672,127 @@ BOOST_AUTO_TEST_CASE(mail_appended_between_the_last_check_and_the_truncate_is_cu
   });
   BOOST_TEST(!r.ec);
   BOOST_TEST(read_all(o.path) == m1 + m2);
+}
+
+// Spec 12: popa3d does not notice a file renamed over the mailbox; it compacts the old,
+// unlinked file, so the client gets "+OK" and its deleted mail is back. The path must still
+// name the file opened, or commit() reports a conflict and changes no file.
+BOOST_AUTO_TEST_CASE(a_mailbox_renamed_over_is_a_conflict_at_commit) {
+  Opened o(three);
+  const int opened = ::open(o.path.c_str(), O_RDONLY);  // the old file, once it has no name
+  BOOST_REQUIRE(opened >= 0);
+  o.box.mark_deleted(MsgIndex{0});
+  const auto replacement = o.dir.file("alice.new");
+  write_mailbox(replacement, three);  // the same bytes and mtime: only the inode differs
+  BOOST_REQUIRE(rename(replacement.c_str(), o.path.c_str()) == 0);
+  std::error_code ec;
+  o.box.commit(ec);
+  BOOST_TEST(ec == pop3::errc::mailbox_changed);
+  BOOST_TEST(read_all(o.path) == three);
+  std::string old_bytes(three.size() + 1, '\0');
+  BOOST_TEST(pread(opened, old_bytes.data(), old_bytes.size(), 0) == static_cast<ssize_t>(three.size()));
+  old_bytes.pop_back();
+  BOOST_TEST(old_bytes == three);
+  close(opened);
+}
+
+BOOST_AUTO_TEST_CASE(a_mailbox_path_gone_or_made_a_symlink_is_a_conflict_at_commit) {
+  for (const bool symlinked : {false, true}) {
+    BOOST_TEST_CONTEXT((symlinked ? "a symlink to the old file" : "no file") << " at the path") {
+      Opened o(three);
+      o.box.mark_deleted(MsgIndex{1});
+      const auto moved = o.dir.file("moved");
+      BOOST_REQUIRE(rename(o.path.c_str(), moved.c_str()) == 0);
+      if (symlinked) BOOST_REQUIRE(symlink(moved.c_str(), o.path.c_str()) == 0);
+      std::error_code ec;
+      o.box.commit(ec);
+      BOOST_TEST(ec == pop3::errc::mailbox_changed);
+      BOOST_TEST(read_all(moved) == three);
+      BOOST_TEST(fs::is_symlink(o.path) == symlinked);
+      BOOST_TEST(fs::exists(fs::symlink_status(o.path)) == symlinked);
+    }
+  }
+}
+
+// The same file under its name again is the mailbox: renamed away and back, it is compacted.
+BOOST_AUTO_TEST_CASE(a_mailbox_renamed_away_and_back_is_compacted) {
+  Opened o(three);
+  o.box.mark_deleted(MsgIndex{1});
+  const auto moved = o.dir.file("moved");
+  BOOST_REQUIRE(rename(o.path.c_str(), moved.c_str()) == 0);
+  BOOST_REQUIRE(rename(moved.c_str(), o.path.c_str()) == 0);
+  std::error_code ec;
+  o.box.commit(ec);
+  BOOST_TEST(!ec);
+  BOOST_TEST(read_all(o.path) == m1 + m3);
+}
+
+namespace {
+
+// Client bytes in pieces; before it hands out a piece other than the first it runs
+// `between`, another program acting while the server waits for the client.
+class PiecesTransport {
+ public:
+  PiecesTransport(std::vector<std::string> pieces, std::function<void()> between)
+      : pieces_(std::move(pieces)), between_(std::move(between)) {}
+  std::size_t read_some(std::span<char> buf, std::error_code& ec) {
+    if (next_ == pieces_.size()) {
+      ec = pop3::errc::eof;
+      return 0;
+    }
+    if (offset_ == 0 && next_ > 0) between_();
+    const std::string& piece = pieces_[next_];
+    const std::size_t n = std::min(buf.size(), piece.size() - offset_);
+    std::copy_n(piece.data() + offset_, n, buf.data());
+    offset_ += n;
+    if (offset_ == piece.size()) {
+      ++next_;
+      offset_ = 0;
+    }
+    return n;
+  }
+  void write(std::span<const char> bytes, std::error_code&) { output_->append(bytes.data(), bytes.size()); }
+  [[nodiscard]] std::shared_ptr<std::string> output() const { return output_; }
+
+ private:
+  std::vector<std::string> pieces_;
+  std::function<void()> between_;
+  std::size_t next_ = 0;
+  std::size_t offset_ = 0;
+  std::shared_ptr<std::string> output_ = std::make_shared<std::string>();
+};
+
+// alice / secret, whose maildrop is `path`.
+struct PathAuth {
+  std::string path;
+  std::optional<pop3::Account> authenticate(std::string_view user, std::string_view password, std::error_code& ec) {
+    if (user == "alice" && password == "secret") return account_for(path);
+    ec = pop3::errc::auth_failed;
+    return std::nullopt;
+  }
+};
+
+}  // namespace
+
+// The engine turns the conflict into popa3d's: no reply to QUIT, "Another MUA active".
+BOOST_AUTO_TEST_CASE(a_session_whose_mailbox_was_renamed_over_ends_without_a_reply_to_quit) {
+  TempDir dir;
+  const auto path = dir.file("alice");
+  write_mailbox(path, three);
+  const auto replacement = dir.file("alice.new");
+  PiecesTransport transport({"USER alice\r\nPASS secret\r\nDELE 1\r\n", "QUIT\r\n"}, [&] {
+    write_mailbox(replacement, m2 + m3);
+    BOOST_REQUIRE(rename(replacement.c_str(), path.c_str()) == 0);
+  });
+  const auto output = transport.output();
+  std::vector<std::string> logged;
+  pop3::Pop3Server<PiecesTransport, PathAuth, pop3::MboxMailbox, pop3::Md5> server{
+      std::move(transport), PathAuth{path}, Box{}, {},
+      [&](pop3::LogPriority, std::string_view line) { logged.emplace_back(line); }};
+  BOOST_TEST(server.serve() == pop3::errc::mailbox_changed);
+  BOOST_TEST(*output == "+OK\r\n+OK\r\n+OK\r\n+OK\r\n");  // up to DELE's, nothing for QUIT
+  BOOST_TEST((std::find(logged.begin(), logged.end(), "Another MUA active, giving up") != logged.end()));
+  BOOST_TEST(read_all(path) == m2 + m3);
 }
 
 namespace {

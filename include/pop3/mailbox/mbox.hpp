@@ -30,6 +30,7 @@
 #include <new>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <system_error>
 #include <thread>
@@ -165,7 +166,8 @@ class MboxSignalBlock {
 /// - verify() is popa3d's mtime test: if the whole-second mtime changed, the first
 ///   login-size bytes are parsed again under a shared lock and must give the same
 ///   extents, sizes and digests (new mail after them is allowed and stays invisible).
-/// - commit() compacts the same file in place under an exclusive lock.
+/// - commit() compacts the same file in place under an exclusive lock, if its path still
+///   names it (another file renamed over the path is a conflict, which popa3d misses).
 /// A truncation by a program that ignores locks shows up as a short read: data(),
 /// verify() and commit() then report errc::mailbox_changed.
 ///
@@ -196,7 +198,8 @@ class MboxMailbox {
         deleted_count_(std::exchange(other.deleted_count_, 0)),
         login_size_(std::exchange(other.login_size_, 0)),
         mtime_(other.mtime_),
-        stale_(std::exchange(other.stale_, false)) {}
+        stale_(std::exchange(other.stale_, false)),
+        path_(std::exchange(other.path_, {})) {}
 
   MboxMailbox& operator=(MboxMailbox&& other) noexcept {
     if (this != &other) {
@@ -212,6 +215,7 @@ class MboxMailbox {
       login_size_ = std::exchange(other.login_size_, 0);
       mtime_ = other.mtime_;
       stale_ = std::exchange(other.stale_, false);
+      path_ = std::exchange(other.path_, {});
     }
     return *this;
   }
@@ -265,6 +269,7 @@ class MboxMailbox {
     table_.shrink_to_fit();  // keep the table at sizeof(MboxMessage) per message
     try {
       deleted_.assign(table_.size(), false);
+      path_ = account.maildrop;
     } catch (const std::bad_alloc&) {
       return fail(ec, errc::mailbox_io);
     }
@@ -362,9 +367,10 @@ class MboxMailbox {
   }
 
   // Spec section 8. Nothing marked deleted: the file is not touched, not even locked.
-  // ec: errc::mailbox_changed (conflict: file untouched), errc::mailbox_io (lock, check or
-  // write failed, or mail appended without the lock never stopped arriving; the file may
-  // then be left partly compacted, as in popa3d).
+  // ec: errc::mailbox_changed (conflict, or the path no longer names the file opened: no
+  // file touched), errc::mailbox_io (lock, check or write failed, or mail appended without
+  // the lock never stopped arriving; the file may then be left partly compacted, as in
+  // popa3d).
   // Afterwards the table no longer describes the file: verify(), data() and commit()
   // report errc::mailbox_changed.
   void commit(std::error_code& ec) {
@@ -416,6 +422,7 @@ class MboxMailbox {
     login_size_ = 0;
     mtime_ = 0;
     stale_ = false;
+    path_.clear();
     drop_window();
   }
 
@@ -563,6 +570,22 @@ class MboxMailbox {
     if (hold_past_mtime) detail::mbox_hold_past_mtime(mtime_);
   }
 
+  // True if lstat(path_) still gives the file `open` (its fstat) describes. A file renamed
+  // over the path, or the path gone or made a symlink, is a conflict: popa3d compacts the
+  // old, unlinked file then, so the deletions are lost while the client got "+OK".
+  bool path_names(const struct stat& open, std::error_code& ec) const {
+    struct stat named {};
+    if (lstat(path_.c_str(), &named) != 0) {
+      ec = errno == ENOENT || errno == ENOTDIR ? errc::mailbox_changed : errc::mailbox_io;
+      return false;
+    }
+    if (!S_ISREG(named.st_mode) || named.st_dev != open.st_dev || named.st_ino != open.st_ino) {
+      ec = errc::mailbox_changed;
+      return false;
+    }
+    return true;
+  }
+
   // True if the first login-size bytes parse to the table loaded at open(), message by
   // message. False with ec set if the file could not be read (see scan_file()).
   bool same_table(std::error_code& ec) {
@@ -587,7 +610,8 @@ class MboxMailbox {
     return true;
   }
 
-  // Under the exclusive lock: check as verify() does, then compact in place.
+  // Under the exclusive lock: check that the path still names the file, check as verify()
+  // does, then compact in place.
   // Blocks signals through `no_signals`, which the caller ends after unlocking (popa3d order).
   void update_locked(std::error_code& ec, std::optional<detail::MboxSignalBlock>& no_signals) {
     struct stat st {};
@@ -595,6 +619,7 @@ class MboxMailbox {
       ec = errc::mailbox_io;
       return;
     }
+    if (!path_names(st, ec)) return;
     const auto size = static_cast<std::uint64_t>(st.st_size);
     if (st.st_mtim.tv_sec != mtime_ || size < login_size_) {
       recheck(false, ec);  // no 1-second wait at UPDATE (popa3d)
@@ -663,6 +688,7 @@ class MboxMailbox {
   std::uint64_t login_size_ = 0;    // bytes scanned at open: the extent the table describes
   std::time_t mtime_ = 0;           // whole seconds, as popa3d compares it
   bool stale_ = false;              // commit() rewrote the file, or data() found it shorter
+  std::string path_;                // the maildrop's path, which commit() checks still names fd_
   // File bytes [window_begin_, window_end_) are in buffer_, as data() last read them.
   std::uint64_t window_begin_ = 0;
   std::uint64_t window_end_ = 0;
