@@ -133,11 +133,14 @@ BOOST_AUTO_TEST_CASE(options_are_checked) {
   BOOST_TEST(create_error(options("/var/mail", "popa3d", conf.path.string())).find("not writable by group or others") != std::string::npos);
   BOOST_REQUIRE(::chmod(conf.path.c_str(), 0700) == 0);
 
+  // Trailing slashes of the spool are dropped.
   std::string error;
-  const auto auth = pop3::PamAuth::create(options("/var/mail//", "popa3d", conf.path.string()), error);
-  BOOST_REQUIRE(auth);
-  BOOST_TEST(auth->options().spool == "/var/mail");
-  BOOST_TEST(auth->options().service == "popa3d");
+  auto auth = pop3::PamAuth::create(options("/var/mail//", "permit", conf.path.string()), error);
+  BOOST_REQUIRE_MESSAGE(auth, error);
+  std::error_code ec;
+  const auto account = auth->authenticate("nobody", "secret", ec);
+  BOOST_REQUIRE_MESSAGE(account, ec.message());
+  BOOST_TEST(account->maildrop == "/var/mail/nobody");
 }
 
 // pam_permit says yes to anyone: the passwd entry still decides who exists, and UID 0 is refused.
@@ -239,6 +242,7 @@ BOOST_AUTO_TEST_CASE(pam_unix_checks_the_password_and_the_account) {
   BOOST_TEST(ok->uid == account.uid);
   BOOST_TEST(ok->maildrop == "/var/mail/" + account.name);
   BOOST_TEST(refusal(unix_auth, account.name, "wrong") == pop3::errc::auth_failed);
+  BOOST_TEST(refusal(unix_auth, account.name + "-not", "secret") == pop3::errc::unknown_user);
 
   // The right password, but the account stack says no.
   pop3::PamAuth account_deny = conf.auth("unix-account-deny");

@@ -80,8 +80,11 @@ inline int pam_passwd(const std::string& name, passwd& pw, std::vector<char>& bu
       buffer.assign(buffer.size() * 2, '\0');
       continue;
     }
-    if (rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM) found = nullptr;
-    return rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM ? 0 : rc;
+    if (rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM) {
+      found = nullptr;
+      return 0;
+    }
+    return rc;
   }
 }
 
@@ -195,9 +198,10 @@ class PamAuth {
   // Timing: pam_unix hashes nothing for an unknown user (support.c, _unix_verify_password);
   // what hides the difference is the failure delay it asks for, 2 s varied by up to 50% at
   // random. That delay is taken over (PAM_FAIL_DELAY) and every refusal ends that long after
-  // the call began, so a refusal lasts the same whatever the modules computed, and a refusal by
-  // pam_acct_mgmt after a right password waits as long as a wrong password. A stack that asks
-  // for no delay (pam_unix nodelay) gets none, and then hash costs show.
+  // the call began, so a refusal lasts the same whatever the modules computed in less time
+  // than that, and a refusal by pam_acct_mgmt after a right password waits as long as a wrong
+  // password. A stack that asks for no delay (pam_unix nodelay) gets none, and then hash costs
+  // show.
   std::optional<Account> authenticate(std::string_view user, std::string_view password, std::error_code& ec) {
     ec.clear();
     timespec start{};
@@ -241,8 +245,6 @@ class PamAuth {
     }
     return account;
   }
-
-  [[nodiscard]] const PamOptions& options() const noexcept { return options_; }
 
  private:
   PamAuth() = default;
