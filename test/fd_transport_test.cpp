@@ -6,12 +6,14 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -156,6 +158,21 @@ BOOST_AUTO_TEST_CASE(write_sends_everything_across_short_writes) {
   BOOST_TEST((got == big));
 }
 
+BOOST_AUTO_TEST_CASE(write_sends_everything_through_a_pipe) {
+  // Through a pipe in PIPE_BUF pieces, each after poll() saw room.
+  Fds p = make_pipe();
+  pop3::FdTransport t{-1, p.b, 10s};
+  std::string big(1u << 20, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>('a' + i % 23);
+  std::string got;
+  std::thread reader([&] { got = drain(p.a, big.size()); });
+  std::error_code ec;
+  t.write(bytes(big), ec);
+  reader.join();
+  BOOST_TEST(!ec);
+  BOOST_TEST((got == big));
+}
+
 BOOST_AUTO_TEST_CASE(write_to_a_closed_socket_is_eof_without_sigpipe) {
   // SIGPIPE at its default would kill this test: MSG_NOSIGNAL must prevent it.
   struct sigaction sa {};
@@ -197,13 +214,62 @@ BOOST_AUTO_TEST_CASE(client_that_stops_reading_times_out) {
 }
 
 BOOST_AUTO_TEST_CASE(blocking_socket_that_stops_being_read_times_out) {
-  // A blocking socket (as inetd hands over): the send timeout turns the stall into EAGAIN.
+  // A blocking socket (as inetd hands over): the sends do not block, poll() runs out.
   Fds s = make_socketpair();
   pop3::FdTransport t{s.a, s.a, 50ms};
   const std::string big(8u << 20, 'x');
   std::error_code ec;
   t.write(bytes(big), ec);
   BOOST_TEST((ec == pop3::errc::timeout));
+}
+
+// A client that reads a little every 100 ms, so that some bytes go out well within every idle
+// period, against a write of far more than it reads: the write must end with errc::timeout
+// once its one deadline has passed. After max_reads the reader shuts its end, so a write
+// that had no such deadline ends with errc::eof instead.
+void slow_reader_times_out(Fds& fds, bool socket) {
+  constexpr int max_reads = 100;
+  pop3::FdTransport t{-1, fds.b, 1s};
+  const std::string big(4u << 20, 'x');
+  std::atomic<bool> written{false};
+  int reads = 0;
+  std::thread reader([&] {
+    std::array<char, 4096> buf;
+    for (; reads < max_reads && !written; ++reads) {
+      std::this_thread::sleep_for(100ms);
+      pollfd p{fds.a, POLLIN, 0};
+      if (::poll(&p, 1, 0) == 1 && ::read(fds.a, buf.data(), buf.size()) <= 0) break;
+    }
+    if (socket) {
+      ::shutdown(fds.a, SHUT_RDWR);
+    } else {
+      fds.close_a();
+    }
+  });
+  std::error_code ec;
+  t.write(bytes(big), ec);
+  written = true;
+  reader.join();
+  BOOST_TEST((ec == pop3::errc::timeout));
+  BOOST_TEST(reads < max_reads);
+}
+
+BOOST_AUTO_TEST_CASE(slow_reader_on_a_socket_times_out) {
+  // A small send buffer, so that each 4 KiB read lets the writer go on.
+  Fds s = make_socketpair();
+  const int sndbuf = 4096;
+  BOOST_REQUIRE(::setsockopt(s.b, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf) == 0);
+  slow_reader_times_out(s, true);
+}
+
+BOOST_AUTO_TEST_CASE(slow_reader_on_a_pipe_times_out) {
+  struct sigaction sa {};
+  sa.sa_handler = SIG_IGN;  // as the daemon does at startup
+  struct sigaction old {};
+  BOOST_REQUIRE(::sigaction(SIGPIPE, &sa, &old) == 0);
+  Fds p = make_pipe();
+  slow_reader_times_out(p, false);
+  ::sigaction(SIGPIPE, &old, nullptr);
 }
 
 BOOST_AUTO_TEST_CASE(tcp_socket_gets_nodelay) {

@@ -415,7 +415,9 @@ class Pop3Server {
     return std::to_string(n) + " " + std::string{noun} + (n == 1 ? "" : "s");
   }
 
-  // Message text and long listings are sent in blocks of about this size.
+  // Message text and long listings are sent in blocks of about this size. FdTransport gives
+  // each block the idle timeout as a whole, so this also sets the slowest rate a client may
+  // read at (fd.hpp).
   static constexpr std::size_t flush_threshold = 256 * 1024;
 
   Transport transport_;
