@@ -36,6 +36,7 @@ struct Options {
   unsigned max_sessions = 500;
   unsigned max_per_source = 50;
   unsigned timeout = 600;
+  unsigned failure_delay = 2;  // seconds before the -ERR of a refused login
   bool foreground = false;
   bool use_stderr = false;
   std::string user = "popa3d";
@@ -45,7 +46,7 @@ struct Options {
 constexpr const char* usage_text =
     "Usage: popa3d [-D [--foreground] [--listen ADDR]... [--port N] [--max-sessions N]\n"
     "              [--max-per-source N]] [--spool DIR] [--users-file FILE] [--timeout SECONDS]\n"
-    "              [--user NAME] [--chroot DIR] [--stderr]\n"
+    "              [--user NAME] [--chroot DIR] [--failure-delay SECONDS] [--stderr]\n"
     "       popa3d -V | -h\n"
     "Without -D, serves one POP3 session on standard input and output (inetd).\n"
     "\n"
@@ -60,6 +61,8 @@ constexpr const char* usage_text =
     "      --timeout SECONDS  idle time before a session is closed (default 600)\n"
     "      --user NAME        unprivileged user for the login phase (default popa3d)\n"
     "      --chroot DIR       empty directory for the login phase (default /var/empty)\n"
+    "      --failure-delay SECONDS\n"
+    "                         wait before refusing a login (default 2, 0 = no wait)\n"
     "      --stderr           log to standard error instead of syslog\n"
     "  -V, --version          print the version and exit\n"
     "  -h, --help             print this help and exit\n"
@@ -67,7 +70,7 @@ constexpr const char* usage_text =
 
 enum LongOnly : int {
   opt_listen = 256, opt_port, opt_spool, opt_users_file, opt_max_sessions, opt_max_per_source,
-  opt_timeout, opt_foreground, opt_stderr, opt_user, opt_chroot,
+  opt_timeout, opt_foreground, opt_stderr, opt_user, opt_chroot, opt_failure_delay,
 };
 
 // A decimal number in [min, max], nothing else (no sign, no blanks, no trailing text).
@@ -98,6 +101,7 @@ int parse_options(int argc, char** argv, Options& o) {
       {"stderr", no_argument, nullptr, opt_stderr},
       {"user", required_argument, nullptr, opt_user},
       {"chroot", required_argument, nullptr, opt_chroot},
+      {"failure-delay", required_argument, nullptr, opt_failure_delay},
       {nullptr, 0, nullptr, 0},
   };
   auto bad = [](const std::string& message) {
@@ -147,6 +151,9 @@ int parse_options(int argc, char** argv, Options& o) {
         o.user = optarg;
         break;
       case opt_chroot: o.chroot_dir = optarg; break;
+      case opt_failure_delay:
+        if (!parse_number(optarg, 0, 60, o.failure_delay)) return bad("--failure-delay: not a number of seconds from 0 to 60: " + std::string(optarg));
+        break;
       case ':': return bad("option " + name + " needs a value");
       default:
         return bad("unknown option " + (optopt != 0 ? "-" + std::string(1, static_cast<char>(optopt)) : name));
@@ -189,12 +196,15 @@ int main(int argc, char** argv) {
                                               ? pop3::CryptAuth::system_accounts(o.spool, error)
                                               : pop3::CryptAuth::from_users_file(o.users_file, o.spool, error);
     if (!auth) return fail(error);
+    auth->set_log(log);
+    const std::chrono::milliseconds failure_delay{std::chrono::seconds{o.failure_delay}};
 
     std::optional<pop3::posix::PrivsepConfig> privsep;
     if (::geteuid() == 0) {
       pop3::posix::PrivsepOptions options;
       options.user = o.user;
       options.chroot_dir = o.chroot_dir;
+      options.failure_delay = failure_delay;
       privsep = pop3::posix::prepare_privsep(options, error);
       if (!privsep) return fail(error);
     }
@@ -205,7 +215,7 @@ int main(int argc, char** argv) {
       Popa3d server{pop3::FdTransport{in_fd, out_fd, limits.idle_timeout}, *auth,
                     pop3::MboxMailbox<pop3::Md5>{limits}, limits, log};
       return privsep ? pop3::posix::run_privsep_session(server, *privsep, log)
-                     : pop3::posix::run_unprivileged_session(server, log);
+                     : pop3::posix::run_unprivileged_session(server, log, failure_delay);
     };
 
     if (!o.daemon) return session(0, 1);
@@ -219,6 +229,11 @@ int main(int argc, char** argv) {
     listener.max_sessions = o.max_sessions;
     listener.max_per_source = o.max_per_source;
     listener.foreground = o.foreground;
+    // Each session starts from the accounts' files as they are now, re-read here once when
+    // they changed rather than in every session.
+    listener.before_fork = [&] {
+      if (std::string why; !auth->refresh(why)) log(pop3::LogPriority::crit, why);
+    };
     if (o.port == 0) {
       // A port picked by the system is of no use unless someone is told which.
       listener.on_listening = [&](std::uint16_t port) {

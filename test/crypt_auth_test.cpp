@@ -1,4 +1,5 @@
-// Tests of pop3/auth/crypt.hpp: users-file parsing and checks, and the refusals of spec 6.4.
+// Tests of pop3/auth/crypt.hpp: users-file checks, the refusals of spec 6.4, the methods every
+// attempt hashes with, and pam_unix's account expiry rules.
 #define BOOST_TEST_MODULE crypt_auth
 #include <boost/test/unit_test.hpp>
 
@@ -10,16 +11,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
 namespace {
 
 // A hash of `password` made the way mkpasswd would, with the given method prefix.
-std::string make_hash(const char* password, const char* prefix = "$y$") {
+std::string make_hash(const char* password, const char* prefix = "$y$", unsigned long count = 0) {
   char salt[CRYPT_GENSALT_OUTPUT_SIZE];
-  BOOST_REQUIRE(::crypt_gensalt_rn(prefix, 0, nullptr, 0, salt, sizeof salt) != nullptr);
+  BOOST_REQUIRE(::crypt_gensalt_rn(prefix, count, nullptr, 0, salt, sizeof salt) != nullptr);
   crypt_data data{};
   const char* hash = ::crypt_rn(password, salt, &data, sizeof data);
   BOOST_REQUIRE(hash != nullptr);
@@ -44,14 +47,6 @@ struct TempDir {
     return file;
   }
 };
-
-std::string parse_error(const std::string& text) {
-  std::vector<pop3::detail::UsersFileEntry> entries;
-  std::string error;
-  BOOST_TEST(!pop3::detail::parse_users_file(text, entries, error));
-  BOOST_TEST(entries.empty());
-  return error;
-}
 
 // Fixture: a users file with the accounts the refusal tests need.
 struct Accounts {
@@ -82,46 +77,6 @@ struct Accounts {
 };
 
 }  // namespace
-
-BOOST_AUTO_TEST_CASE(parses_accounts_comments_and_blank_lines) {
-  const std::string hash = make_hash("pw");
-  std::vector<pop3::detail::UsersFileEntry> entries;
-  std::string error;
-  const std::string text = "# comment\n\n   \n  # indented comment\nalice:" + hash + ":1001:100:\n"
-                           "bob:*:4294967294:0:/home/bob/mbox";  // no final newline
-  BOOST_REQUIRE_MESSAGE(pop3::detail::parse_users_file(text, entries, error), error);
-  BOOST_REQUIRE(entries.size() == 2u);
-  BOOST_TEST(entries[0].name == "alice");
-  BOOST_TEST(entries[0].hash == hash);
-  BOOST_TEST(entries[0].uid == 1001u);
-  BOOST_TEST(entries[0].gid == 100u);
-  BOOST_TEST(entries[0].mailbox.empty());
-  BOOST_TEST(entries[0].line == 5u);
-  BOOST_TEST(entries[1].uid == 4294967294u);
-  BOOST_TEST(entries[1].mailbox == "/home/bob/mbox");
-}
-
-BOOST_AUTO_TEST_CASE(malformed_lines_name_their_line) {
-  const std::string h = make_hash("pw");
-  BOOST_TEST(parse_error("# ok\nalice:" + h + ":1:1\n") == "line 2: expected 5 fields name:hash:uid:gid:mailbox");
-  BOOST_TEST(parse_error("alice:" + h + ":1:1:/a:b\n") == "line 1: more than 5 fields (':' in the mailbox path?)");
-  BOOST_TEST(parse_error(":" + h + ":1:1:\n") == "line 1: user name is empty or contains a blank or '/'");
-  BOOST_TEST(parse_error("a b:" + h + ":1:1:\n") == "line 1: user name is empty or contains a blank or '/'");
-  BOOST_TEST(parse_error("a/b:" + h + ":1:1:\n") == "line 1: user name is empty or contains a blank or '/'");
-  BOOST_TEST(parse_error("..:" + h + ":1:1:\n") == "line 1: user name is empty or contains a blank or '/'");
-  BOOST_TEST(parse_error("alice:$9$nonsense:1:1:\n") == "line 1: password hash is not one crypt(3) supports");
-  BOOST_TEST(parse_error("alice:" + h + ":x:1:\n") == "line 1: uid is not a number from 0 to 4294967294");
-  BOOST_TEST(parse_error("alice:" + h + ":-1:1:\n") == "line 1: uid is not a number from 0 to 4294967294");
-  BOOST_TEST(parse_error("alice:" + h + ":+1:1:\n") == "line 1: uid is not a number from 0 to 4294967294");
-  BOOST_TEST(parse_error("alice:" + h + ":4294967295:1:\n") == "line 1: uid is not a number from 0 to 4294967294");
-  BOOST_TEST(parse_error("alice:" + h + ":99999999999:1:\n") == "line 1: uid is not a number from 0 to 4294967294");
-  BOOST_TEST(parse_error("alice:" + h + ": 1:1:\n") == "line 1: uid is not a number from 0 to 4294967294");
-  BOOST_TEST(parse_error("alice:" + h + ":1::\n") == "line 1: gid is not a number from 0 to 4294967294");
-  BOOST_TEST(parse_error("alice:" + h + ":1:1:mail/alice\n") == "line 1: mailbox is not an absolute path");
-  BOOST_TEST(parse_error("alice:" + h + ":1:1:\r\n") == "line 1: control character in line (DOS line ends?)");
-  BOOST_TEST(parse_error("alice:" + h + ":1:1:\nbob:*:2:2:\nalice:*:3:3:\n") ==
-             "line 3: user name already defined on line 1");
-}
 
 BOOST_AUTO_TEST_CASE(bad_file_is_a_startup_error_with_path_and_line) {
   TempDir dir;
@@ -268,4 +223,113 @@ BOOST_AUTO_TEST_CASE(constant_time_compare) {
   BOOST_TEST(!constant_time_equal("$y$ab", "$y$abc"));
   BOOST_TEST(!constant_time_equal("$y$abcd", "$y$abc"));
   BOOST_TEST(!constant_time_equal("", "x"));
+}
+
+namespace {
+
+// Bytes this process has read through read(2) and pread(2) so far (/proc/self/io's rchar).
+unsigned long long bytes_read() {
+  std::ifstream io("/proc/self/io");
+  std::string field;
+  unsigned long long value = 0;
+  while (io >> field >> value) {
+    if (field == "rchar:") return value;
+  }
+  BOOST_FAIL("no rchar in /proc/self/io");
+  return 0;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_login_reads_its_line_not_the_whole_file) {
+  TempDir dir;
+  const std::string cheap = make_hash("secret", "$6$", 1000);
+  std::string text;
+  for (int i = 0; i < 20000; ++i) text += "user" + std::to_string(i) + ":" + cheap + ":" + std::to_string(1000 + i) + ":100:\n";
+  const std::string file = dir.write("users", text);
+  std::string error;
+  auto auth = pop3::CryptAuth::from_users_file(file, "/var/mail", error);
+  BOOST_REQUIRE_MESSAGE(auth, error);
+  std::error_code ec;
+  unsigned long long before = bytes_read();
+  BOOST_TEST(auth->authenticate("user12345", "secret", ec).has_value());
+  BOOST_TEST(!auth->authenticate("nobody-here", "secret", ec));
+  BOOST_TEST(bytes_read() - before < 4096u, "read " << bytes_read() - before << " bytes of a " << text.size() << "-byte file");
+  // Changed: indexed once again, then one line per login again.
+  dir.write("users", text + "late:" + cheap + ":5:5:\n");
+  before = bytes_read();
+  BOOST_TEST(auth->authenticate("late", "secret", ec).has_value());
+  BOOST_TEST(bytes_read() - before >= text.size());
+  before = bytes_read();
+  BOOST_TEST(auth->authenticate("late", "secret", ec).has_value());
+  BOOST_TEST(bytes_read() - before < 4096u);
+}
+
+BOOST_AUTO_TEST_CASE(every_attempt_hashes_once_per_method_in_use) {
+  // Accounts with three methods and costs: each has a dummy setting crypt(3) accepts, with the
+  // same method and cost (a bcrypt dummy cut to "$2b$12" would fail at once, costing nothing).
+  TempDir dir;
+  const std::string file = dir.write("users",
+                                     "a:" + make_hash("pw", "$2b$", 12) + ":1001:1001:\n"
+                                     "b:" + make_hash("pw", "$6$", 6000) + ":1002:1002:\n"
+                                     "c:" + make_hash("pw", "$2b$", 12) + ":1003:1003:\n"
+                                     "d:" + make_hash("pw", "$y$") + ":1004:1004:\n"
+                                     "e:!" + make_hash("pw", "$1$") + ":1005:1005:\n");
+  std::string error;
+  auto auth = pop3::CryptAuth::from_users_file(file, "/var/mail", error);
+  BOOST_REQUIRE_MESSAGE(auth, error);
+  const auto& methods = auth->methods().methods();
+  BOOST_REQUIRE(methods.size() == 3u);
+  BOOST_TEST(methods[0].key == "$2b$12$");
+  BOOST_TEST(methods[1].key == "$6$rounds=6000$");
+  BOOST_TEST(methods[2].key.starts_with("$y$"));
+  for (const auto& method : methods) {
+    BOOST_TEST(::crypt_checksalt(method.dummy.c_str()) == CRYPT_SALT_OK);
+    crypt_data data{};
+    const char* result = ::crypt_rn("pw", method.dummy.c_str(), &data, sizeof data);
+    BOOST_REQUIRE(result != nullptr);
+    BOOST_TEST(std::string_view(result).starts_with(method.key));
+  }
+  std::error_code ec;
+  BOOST_TEST(auth->authenticate("a", "pw", ec).has_value());
+  BOOST_TEST(auth->authenticate("b", "pw", ec).has_value());
+  BOOST_TEST(auth->authenticate("d", "pw", ec).has_value());
+  BOOST_TEST(!auth->authenticate("e", "pw", ec));
+  BOOST_TEST((ec == pop3::errc::auth_failed));
+}
+
+BOOST_AUTO_TEST_CASE(shadow_expiry_rules_as_pam_unix) {
+  using pop3::detail::ShadowAging;
+  using pop3::detail::ShadowVerdict;
+  using pop3::detail::check_shadow_expiry;
+  const long today = 20000;  // 2024-10-04
+  // Aging off, a recent change, and a change dated in the future: open.
+  BOOST_TEST((check_shadow_expiry(ShadowAging{}, today) == ShadowVerdict::open));
+  BOOST_TEST((check_shadow_expiry(ShadowAging{19990, 99999, -1, -1}, today) == ShadowVerdict::open));
+  BOOST_TEST((check_shadow_expiry(ShadowAging{20010, 5, 0, -1}, today) == ShadowVerdict::open));
+  // chage -E: closed from that day on; -E -1 (empty) never.
+  BOOST_TEST((check_shadow_expiry(ShadowAging{19990, -1, -1, 20000}, today) == ShadowVerdict::account_expired));
+  BOOST_TEST((check_shadow_expiry(ShadowAging{19990, -1, -1, 1}, today) == ShadowVerdict::account_expired));
+  BOOST_TEST((check_shadow_expiry(ShadowAging{19990, -1, -1, 20001}, today) == ShadowVerdict::open));
+  BOOST_TEST((check_shadow_expiry(ShadowAging{19990, -1, -1, 0}, today) == ShadowVerdict::account_expired));
+  // chage -d 0: must change; expiry still comes first.
+  BOOST_TEST((check_shadow_expiry(ShadowAging{0, -1, -1, -1}, today) == ShadowVerdict::change_forced));
+  BOOST_TEST((check_shadow_expiry(ShadowAging{0, -1, -1, 5}, today) == ShadowVerdict::account_expired));
+  // Max age reached: must change; past max + inactive: closed.
+  BOOST_TEST((check_shadow_expiry(ShadowAging{19970, 30, -1, -1}, today) == ShadowVerdict::password_aged));
+  BOOST_TEST((check_shadow_expiry(ShadowAging{19971, 30, -1, -1}, today) == ShadowVerdict::open));
+  BOOST_TEST((check_shadow_expiry(ShadowAging{19970, 30, 10, -1}, today) == ShadowVerdict::password_aged));
+  BOOST_TEST((check_shadow_expiry(ShadowAging{19960, 30, 10, -1}, today) == ShadowVerdict::password_inactive));
+  BOOST_TEST((check_shadow_expiry(ShadowAging{19961, 30, 10, -1}, today) == ShadowVerdict::password_aged));
+  BOOST_TEST((check_shadow_expiry(ShadowAging{19970, 30, 0, -1}, today) == ShadowVerdict::password_inactive));
+  // No overflow with the largest values.
+  BOOST_TEST((check_shadow_expiry(ShadowAging{1, LONG_MAX, LONG_MAX, -1}, today) == ShadowVerdict::open));
+  BOOST_TEST(pop3::detail::closed_account_message(ShadowVerdict::account_expired, "bob") ==
+             "Account bob has expired (account expired)");
+  BOOST_TEST(pop3::detail::closed_account_message(ShadowVerdict::password_inactive, "bob") ==
+             "Account bob has expired (failed to change password)");
+  BOOST_TEST(pop3::detail::closed_account_message(ShadowVerdict::change_forced, "bob") ==
+             "Expired password for user bob (root enforced)");
+  BOOST_TEST(pop3::detail::closed_account_message(ShadowVerdict::password_aged, "bob") ==
+             "Expired password for user bob (password aged)");
 }

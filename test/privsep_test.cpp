@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -86,8 +88,13 @@ struct TempDir {
   ~TempDir() { std::filesystem::remove_all(path); }
 };
 
+// Root-only tests skip without root, but fail in CI, which runs as root.
 bool is_root() {
   if (::geteuid() == 0) return true;
+  const char* ci = std::getenv("CI");
+  if (ci != nullptr && std::string_view(ci) == "true") {
+    BOOST_FAIL("CI=true but not root: privilege separation cannot be exercised");
+  }
   BOOST_TEST_MESSAGE("not root: privilege separation cannot be exercised, test skipped");
   return false;
 }
@@ -114,6 +121,10 @@ struct FakeAuth {
     ec.clear();
     if (user == "alice" && password == "secret") return pop3::Account{"alice", "/var/mail/alice", 12345, 23456};
     if (user == "root" && password == "secret") return pop3::Account{"root", "/var/mail/root", 0, 0};
+    // Names the process the check ran in.
+    if (user == "whoami") return pop3::Account{"pid" + std::to_string(::getpid()), "/var/mail/w", 12345, 23456};
+    // A check that dies (a crashing PAM module, say).
+    if (user == "crash") ::_exit(3);
     if (user == "alice" || user == "root") ec = pop3::errc::auth_failed;
     else ec = pop3::errc::unknown_user;
     return std::nullopt;
@@ -154,6 +165,7 @@ struct SessionResult {
   std::string client;  // what the phases reported
   std::string log;     // the log lines
   int status = -1;     // the session process's exit status
+  pid_t pid = 0;       // the session process
 };
 
 // Runs one privsep session in a forked process, so that this test process keeps root.
@@ -174,12 +186,13 @@ SessionResult run_session(const pop3::posix::PrivsepConfig& config, Prepare prep
       [[maybe_unused]] const ssize_t n = ::write(log_fd, line.data(), line.size());
     };
     const int status = privsep ? pop3::posix::run_privsep_session(server, config, sink)
-                               : pop3::posix::run_unprivileged_session(server, sink);
+                               : pop3::posix::run_unprivileged_session(server, sink, std::chrono::milliseconds{0});
     ::_exit(status);
   }
   client.close_w();
   log.close_w();
   SessionResult result;
+  result.pid = pid;
   result.client = read_all(client.r);
   result.log = read_all(log.r);
   int status = 0;
@@ -200,6 +213,7 @@ struct Chroot {
     pop3::posix::PrivsepOptions options;
     options.user = preauth_user;
     options.chroot_dir = dir.path.string();
+    options.failure_delay = std::chrono::milliseconds{0};
     std::string error;
     auto prepared = pop3::posix::prepare_privsep(options, error);
     BOOST_REQUIRE_MESSAGE(prepared, error);
@@ -368,4 +382,107 @@ BOOST_AUTO_TEST_CASE(without_root_everything_runs_in_one_process) {
   const SessionResult quit = run_session(config_for_tests(), [](FakeServer&) {}, false);
   BOOST_TEST(quit.client == "authorize" + me);
   BOOST_TEST(quit.log == "");
+}
+
+BOOST_AUTO_TEST_CASE(auth_result_round_trip_and_garbage) {
+  using pop3::posix::detail::read_auth_result;
+  using pop3::posix::detail::write_auth_result;
+  auto read_back = [](std::string_view raw, std::optional<pop3::Account>& account, std::error_code& ec) {
+    Pipe p;
+    BOOST_REQUIRE(pop3::posix::detail::write_all(p.w, raw.data(), raw.size()));
+    p.close_w();
+    return read_auth_result(p.r, config_for_tests(), account, ec);
+  };
+  auto written = [](const std::optional<pop3::Account>& account, std::error_code ec) {
+    Pipe p;
+    BOOST_REQUIRE(write_auth_result(p.w, account, ec));
+    p.close_w();
+    return read_all(p.r);
+  };
+  auto words = [](std::uint32_t a, std::uint32_t b, std::uint32_t c, std::uint32_t d, std::uint32_t e) {
+    std::string h;
+    for (const std::uint32_t v : {a, b, c, d, e}) h.append(reinterpret_cast<const char*>(&v), sizeof v);
+    return h;
+  };
+  std::optional<pop3::Account> account;
+  std::error_code ec;
+  const std::string good = written(pop3::Account{"alice", "/var/mail/alice", 1001, 1002}, {});
+  BOOST_TEST(good == words(0, 1001, 1002, 5, 15) + "alice/var/mail/alice");
+  BOOST_REQUIRE(read_back(good, account, ec));
+  BOOST_TEST(!ec);
+  BOOST_REQUIRE(account);
+  BOOST_TEST(account->user == "alice");
+  BOOST_TEST(account->maildrop == "/var/mail/alice");
+  BOOST_TEST(account->uid == 1001u);
+  BOOST_TEST(account->gid == 1002u);
+  for (const auto code : {pop3::errc::auth_failed, pop3::errc::unknown_user, pop3::errc::auth_backend}) {
+    BOOST_TEST(read_back(written(std::nullopt, code), account, ec));
+    BOOST_TEST(!account);
+    BOOST_TEST((ec == code));
+  }
+  // Anything else is malformed.
+  for (const std::string& bad : {std::string(), std::string("abc"), good.substr(0, good.size() - 1), good + "x",
+                                 words(4, 0, 0, 0, 0), words(1, 7, 0, 0, 0), words(1, 0, 0, 0, 0) + "x",
+                                 words(0, 1, 1, 0, 1) + "/", words(0, 1, 1, 1, 0) + "a",
+                                 words(0, 1, 1, 256, 1) + std::string(256, 'a') + "/",
+                                 words(0, 1, 1, 1, 4097) + "a" + std::string(4097, '/'),
+                                 words(0, 0xffffffff, 1, 1, 1) + "a/", words(0, 1, 0xffffffff, 1, 1) + "a/",
+                                 words(0, 1, 1, 0xffffffff, 0xffffffff)}) {
+    BOOST_TEST(!read_back(bad, account, ec), "malformed: " << bad.size() << " bytes");
+    BOOST_TEST(!account);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_password_is_checked_in_a_child_process) {
+  if (!is_root()) return;
+  Chroot chroot;
+  const SessionResult r = run_session(chroot.config, [](FakeServer& s) { s.login.emplace("whoami", "x"); });
+  BOOST_TEST(r.status == 0);
+  const std::string marker = "account=pid";
+  const std::size_t at = r.client.find(marker);
+  BOOST_REQUIRE(at != std::string::npos);
+  const pid_t checker = std::atoi(r.client.c_str() + at + marker.size());
+  BOOST_TEST(checker > 0);
+  BOOST_TEST(checker != r.pid);       // not the session process, which goes on as the account
+  BOOST_TEST(checker != ::getpid());  // nor this one
+}
+
+BOOST_AUTO_TEST_CASE(a_check_that_dies_is_a_refusal) {
+  if (!is_root()) return;
+  Chroot chroot;
+  const SessionResult r = run_session(chroot.config, [](FakeServer& s) { s.login.emplace("crash", "x"); });
+  BOOST_TEST(r.status == 0);
+  BOOST_TEST(r.client == chroot.preauth("authorize") + chroot.preauth("refuse"));
+  BOOST_TEST(r.log ==
+             "2 Malformed result from the authentication process\n"
+             "2 Account database not readable while authenticating crash\n"
+             "1 Authentication failed for UNKNOWN USER\n");
+}
+
+BOOST_AUTO_TEST_CASE(a_refusal_waits_the_failure_delay) {
+  // A lower bound only: the refusal may come later on a busy machine, never sooner.
+  const auto delay = std::chrono::milliseconds{300};
+  auto elapsed = [&](const pop3::posix::PrivsepConfig& config, bool privsep, const char* password) {
+    const auto start = std::chrono::steady_clock::now();
+    Pipe client;
+    const pid_t pid = ::fork();
+    BOOST_REQUIRE(pid >= 0);
+    if (pid == 0) {
+      client.close_r();
+      FakeServer server{client.w, std::make_pair(std::string("alice"), std::string(password)), "", {}};
+      ::_exit(privsep ? pop3::posix::run_privsep_session(server, config, {})
+                      : pop3::posix::run_unprivileged_session(server, {}, delay));
+    }
+    client.close_w();
+    const std::string out = read_all(client.r);
+    int status = 0;
+    BOOST_REQUIRE(::waitpid(pid, &status, 0) == pid);
+    BOOST_TEST(out.find(std::string(password) == "secret" ? "transact" : "refuse") != std::string::npos);
+    return std::chrono::steady_clock::now() - start;
+  };
+  BOOST_TEST((elapsed(config_for_tests(), false, "wrong") >= delay));
+  if (!is_root()) return;
+  Chroot chroot;
+  chroot.config.failure_delay = delay;
+  BOOST_TEST((elapsed(chroot.config, true, "wrong") >= delay));
 }

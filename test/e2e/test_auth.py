@@ -25,7 +25,7 @@ def main():
     binary = binary_from_argv()
     sandbox = Sandbox(extra_users=EXTRA_USERS)
     try:
-        argv = sandbox.command(binary)
+        argv = sandbox.command(binary, "--failure-delay", "0")   # test_failure_delay.py checks the delay
         expected = b"+OK\r\n+OK\r\n" + FAIL_REPLY   # greeting, USER, then the refusal
         good, _, _ = transcript(argv, "alice", "secret")
         check(good.startswith(b"+OK\r\n+OK\r\n+OK\r\n+OK "), "the right password logs in")

@@ -1,14 +1,17 @@
 // pop3/auth/crypt.hpp: an AuthPolicy that checks passwords with crypt(3) (libxcrypt; link -lcrypt).
 //
 // Accounts come from the system (getpwnam + getspnam, maildrop = spool/user) or from a users file
-// in passwd format, `name:crypt-hash:uid:gid:mailbox`. Needs root to read /etc/shadow.
+// in passwd format, `name:crypt-hash:uid:gid:mailbox` (pop3/auth/users_file.hpp). Needs root to
+// read /etc/shadow.
 //
 //   std::string error;
 //   auto auth = pop3::CryptAuth::from_users_file("/etc/popa3d/users", "/var/mail", error);
 //   if (!auth) die(error);   // "/etc/popa3d/users: line 3: uid is not a number"
 //
 // Refused like popa3d's crypt builds (spec 6.4): UID 0, an empty user or password, a hash that is
-// empty or starts with '*' or '!'. An unknown user costs one crypt(3) as expensive as a real one.
+// empty or starts with '*' or '!'; and, as pam_unix's account check refuses them, system accounts
+// that shadow's expiry, inactivity or forced-change fields close. Every attempt costs one crypt(3)
+// per method and cost in use (CryptMethods), so an unknown user costs what a known one costs.
 //
 // @par Concepts
 //   AuthPolicy
@@ -18,15 +21,16 @@
 #include <fcntl.h>
 #include <pwd.h>
 #include <shadow.h>
-#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
 #include <cerrno>
-#include <charconv>
+#include <climits>
 #include <cstdint>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -36,193 +40,15 @@
 #include <vector>
 
 #include "pop3/account.hpp"
+#include "pop3/auth/users_file.hpp"
 #include "pop3/concepts.hpp"
 #include "pop3/credentials.hpp"
 #include "pop3/error.hpp"
+#include "pop3/log.hpp"
 
 namespace pop3 {
 
 namespace detail {
-
-// One account of a users file. The hash is wiped when the entry goes away: the file is read in
-// the root process that forks the pre-auth children, which must not inherit it.
-struct UsersFileEntry {
-  std::string name;
-  std::string hash;
-  std::uint32_t uid = 0;
-  std::uint32_t gid = 0;
-  std::string mailbox;  // absolute path, or empty for spool/name
-  std::size_t line = 0;
-
-  UsersFileEntry() = default;
-  UsersFileEntry(const UsersFileEntry&) = delete;
-  UsersFileEntry& operator=(const UsersFileEntry&) = delete;
-  UsersFileEntry(UsersFileEntry&& other) noexcept
-      : name(std::move(other.name)), hash(other.hash), uid(other.uid), gid(other.gid),
-        mailbox(std::move(other.mailbox)), line(other.line) {
-    secure_zero(other.hash);
-  }
-  UsersFileEntry& operator=(UsersFileEntry&&) = delete;
-  ~UsersFileEntry() { secure_zero(hash); }
-};
-
-// A hash that can match some password. Empty, '*' and '!' mark locked accounts (shadow(5)).
-inline bool usable_hash(std::string_view hash) noexcept {
-  return !hash.empty() && hash.front() != '*' && hash.front() != '!';
-}
-
-// uid_t(-1) and gid_t(-1) mean "leave unchanged" to setresuid/setresgid, so they can never be
-// an account's identity.
-inline bool parse_id(std::string_view text, std::uint32_t& value) noexcept {
-  if (text.empty() || text.front() < '0' || text.front() > '9') return false;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  return ec == std::errc{} && end == text.data() + text.size() && value != UINT32_MAX;
-}
-
-inline bool has_control(std::string_view s) noexcept {
-  for (const char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) return true;
-  }
-  return false;
-}
-
-// A name that can be a USER argument and a file name in the spool: one word, no '/'.
-inline bool valid_user_name(std::string_view name) noexcept {
-  if (name.empty() || name == "." || name == "..") return false;
-  for (const char c : name) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7f || c == '/' || c == ':') return false;
-  }
-  return true;
-}
-
-// The users file, one account per line: name:crypt-hash:uid:gid:mailbox. Blank lines and lines
-// whose first non-blank character is '#' are ignored. On a malformed line: false and
-// error = "line N: why". Locked hashes ('*', '!', empty) are accepted here and refused at login.
-inline bool parse_users_file(std::string_view text, std::vector<UsersFileEntry>& entries,
-                             std::string& error) {
-  entries.clear();
-  std::size_t number = 0;
-  auto fail = [&](std::string_view why) {
-    error = "line " + std::to_string(number) + ": " + std::string(why);
-    entries.clear();
-    return false;
-  };
-  while (!text.empty()) {
-    ++number;
-    const std::size_t eol = text.find('\n');
-    const std::string_view line = text.substr(0, eol);
-    text = eol == std::string_view::npos ? std::string_view{} : text.substr(eol + 1);
-
-    const std::size_t first = line.find_first_not_of(" \t");
-    if (first == std::string_view::npos || line[first] == '#') continue;
-    if (has_control(line)) return fail("control character in line (DOS line ends?)");
-
-    std::array<std::string_view, 5> fields;
-    std::string_view rest = line;
-    for (std::size_t i = 0; i < fields.size(); ++i) {
-      const std::size_t colon = rest.find(':');
-      if (i + 1 < fields.size()) {
-        if (colon == std::string_view::npos) return fail("expected 5 fields name:hash:uid:gid:mailbox");
-        fields[i] = rest.substr(0, colon);
-        rest = rest.substr(colon + 1);
-      } else {
-        if (colon != std::string_view::npos) return fail("more than 5 fields (':' in the mailbox path?)");
-        fields[i] = rest;
-      }
-    }
-    UsersFileEntry entry;
-    entry.line = number;
-    entry.name = fields[0];
-    if (!valid_user_name(fields[0])) return fail("user name is empty or contains a blank or '/'");
-    entry.hash = fields[1];
-    if (usable_hash(entry.hash)) {
-      // Legacy (DES, MD5) and cheap hashes still work; a typo or a disabled method never could.
-      const int check = ::crypt_checksalt(entry.hash.c_str());
-      if (check != CRYPT_SALT_OK && check != CRYPT_SALT_METHOD_LEGACY && check != CRYPT_SALT_TOO_CHEAP) {
-        return fail("password hash is not one crypt(3) supports");
-      }
-    }
-    if (!parse_id(fields[2], entry.uid)) return fail("uid is not a number from 0 to 4294967294");
-    if (!parse_id(fields[3], entry.gid)) return fail("gid is not a number from 0 to 4294967294");
-    if (!fields[4].empty() && fields[4].front() != '/') return fail("mailbox is not an absolute path");
-    entry.mailbox = fields[4];
-    for (const UsersFileEntry& other : entries) {
-      if (other.name == entry.name) {
-        return fail("user name already defined on line " + std::to_string(other.line));
-      }
-    }
-    entries.push_back(std::move(entry));
-  }
-  return true;
-}
-
-// Reads the users file with open/read into memory that is wiped after use (no stdio buffers
-// holding hashes). Refuses a file others could change or read: it grants logins as any UID.
-inline bool read_users_file(const std::string& path, std::string& text, std::string& error) {
-  constexpr off_t max_size = 16 << 20;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    error = path + ": " + std::strerror(errno);
-    return false;
-  }
-  struct stat st {};
-  bool ok = ::fstat(fd, &st) == 0;
-  if (!ok) {
-    error = path + ": " + std::strerror(errno);
-  } else if (!S_ISREG(st.st_mode)) {
-    error = path + ": not a regular file";
-    ok = false;
-  } else if (st.st_uid != 0 && st.st_uid != ::geteuid()) {
-    error = path + ": must be owned by root (or by the user running popa3d)";
-    ok = false;
-  } else if ((st.st_mode & (S_IWGRP | S_IWOTH | S_IROTH)) != 0) {
-    error = path + ": must not be writable by group or others, nor readable by others (chmod 600)";
-    ok = false;
-  } else if (st.st_size > max_size) {
-    error = path + ": larger than 16 MiB";
-    ok = false;
-  }
-  if (ok) {
-    secure_zero(text);
-    text.reserve(static_cast<std::size_t>(st.st_size) + 1);
-    std::array<char, 4096> block;
-    for (;;) {
-      const ssize_t n = ::read(fd, block.data(), block.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        error = path + ": " + std::strerror(errno);
-        ok = false;
-        break;
-      }
-      if (n == 0) break;
-      if (text.size() + static_cast<std::size_t>(n) > text.capacity()) {
-        error = path + ": grew while being read";
-        ok = false;
-        break;
-      }
-      text.append(block.data(), static_cast<std::size_t>(n));
-    }
-    ::explicit_bzero(block.data(), block.size());
-  }
-  ::close(fd);
-  if (!ok) secure_zero(text);
-  return ok;
-}
-
-// Loads and validates the users file; errors name the file and the line.
-inline bool load_users_file(const std::string& path, std::vector<UsersFileEntry>& entries,
-                            std::string& error) {
-  std::string text;
-  bool ok = read_users_file(path, text, error);
-  if (ok && !parse_users_file(text, entries, error)) {
-    error = path + ": " + error;
-    ok = false;
-  }
-  secure_zero(text);
-  return ok;
-}
 
 // A crypt_data (32 KiB, holds the password while hashing) on the heap, wiped when done.
 class CryptScratch {
@@ -250,26 +76,48 @@ inline bool constant_time_equal(std::string_view computed, std::string_view stor
   return diff == 0;
 }
 
-// The setting (method, cost and salt: a hash without its final part) that an unknown user's
-// password is hashed with, so that the attempt costs what a real one costs. It comes from
-// `model`, a real hash, or is default yescrypt (what Debian's passwd writes) when `model` is
-// empty. Making a setting costs nothing: no hash is computed at startup, and no real hash
-// is kept in memory.
-inline bool make_dummy_setting(const std::string& model, std::string& setting, std::string& error) {
-  if (!model.empty()) {
-    // "$id$params$salt$hash" -> "$id$params$salt"; traditional DES: the 2-character salt.
-    const auto last = model.rfind('$');
-    setting = model.front() == '$' && last != std::string::npos && last > 0 ? model.substr(0, last)
-                                                                          : model.substr(0, 2);
-    return true;
+
+// The aging fields of a shadow entry (shadow(5)), in days since 1970-01-01; -1 where empty.
+struct ShadowAging {
+  long last_change = -1;  // sp_lstchg; 0 = the password must be changed at the next login
+  long max_age = -1;      // sp_max
+  long inactive = -1;     // sp_inact: days after max_age during which a change is still allowed
+  long expire = -1;       // sp_expire: the account is closed from this day on
+};
+
+// Why pam_unix's account check refuses an account, or open.
+enum class ShadowVerdict { open, account_expired, password_inactive, change_forced, password_aged };
+
+// pam_unix's check_shadow_expiry (modules/pam_unix/passverify.c), whose refusals Debian's
+// popa3d gets from pam_acct_mgmt. `today` counts days since 1970-01-01 (time(NULL) / 86400).
+// A last change in the future, or aging turned off (last_change < 0), leaves the account open;
+// a minimum age only matters when changing the password.
+inline ShadowVerdict check_shadow_expiry(const ShadowAging& s, long today) noexcept {
+  if (s.expire >= 0 && today >= s.expire) return ShadowVerdict::account_expired;
+  if (s.last_change == 0) return ShadowVerdict::change_forced;
+  if (s.last_change < 0 || today < s.last_change) return ShadowVerdict::open;
+  const long passed = today - s.last_change;
+  if (s.max_age >= 0) {
+    if (s.inactive >= 0) {
+      const long limit = s.max_age < LONG_MAX - s.inactive ? s.max_age + s.inactive : LONG_MAX;
+      if (passed >= limit) return ShadowVerdict::password_inactive;
+    }
+    if (passed >= s.max_age) return ShadowVerdict::password_aged;
   }
-  std::array<char, CRYPT_GENSALT_OUTPUT_SIZE> salt{};
-  if (::crypt_gensalt_rn("$y$", 0, nullptr, 0, salt.data(), static_cast<int>(salt.size())) == nullptr) {
-    error = std::string("crypt_gensalt: ") + std::strerror(errno);
-    return false;
+  return ShadowVerdict::open;
+}
+
+// The log line, worded as pam_unix's pam_sm_acct_mgmt words it.
+inline std::string closed_account_message(ShadowVerdict verdict, std::string_view user) {
+  const std::string name(user);
+  switch (verdict) {
+    case ShadowVerdict::account_expired: return "Account " + name + " has expired (account expired)";
+    case ShadowVerdict::password_inactive: return "Account " + name + " has expired (failed to change password)";
+    case ShadowVerdict::change_forced: return "Expired password for user " + name + " (root enforced)";
+    case ShadowVerdict::password_aged: return "Expired password for user " + name + " (password aged)";
+    case ShadowVerdict::open: break;
   }
-  setting = salt.data();
-  return true;
+  return {};
 }
 
 // What a lookup found; the hash is wiped on destruction.
@@ -279,6 +127,7 @@ struct FoundAccount {
   std::uint32_t uid = 0;
   std::uint32_t gid = 0;
   std::string maildrop;
+  std::optional<ShadowAging> aging;  // system accounts with a shadow entry
   FoundAccount() = default;
   FoundAccount(const FoundAccount&) = delete;
   FoundAccount& operator=(const FoundAccount&) = delete;
@@ -305,42 +154,154 @@ int lookup_entry(const char* name, Entry& entry, Entry** out, std::vector<char>&
   }
 }
 
+inline bool write_bytes(int fd, const std::string& bytes) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// The system's methods and costs (shadow hashes, and passwd fields other than "x"), read in a
+// child process that then exits: glibc keeps the last getspent() entry in a static buffer and
+// frees its line buffers without wiping them, so the process that reads shadow must not be one
+// that lives on (the -D listener forks every session, and each pre-auth child, from itself).
+// The child sends each method as a 32-bit key length, the key, a 32-bit dummy length, the
+// dummy; the parent checks each one (CryptMethods::add_dummy) and that the child exited 0.
+inline bool read_system_methods(CryptMethods& methods, std::string& error) {
+  methods = {};
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    error = std::string("pipe: ") + std::strerror(errno);
+    return false;
+  }
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    error = std::string("fork: ") + std::strerror(errno);
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return false;
+  }
+  if (pid == 0) {
+    int status = 1;
+    try {
+      ::close(fds[0]);
+      CryptMethods found;
+      ::setspent();
+      for (std::size_t i = 0; i < (1u << 24); ++i) {
+        const struct spwd* entry = ::getspent();
+        if (entry == nullptr) break;
+        if (entry->sp_pwdp != nullptr) found.add(entry->sp_pwdp);
+      }
+      ::endspent();
+      ::setpwent();
+      for (std::size_t i = 0; i < (1u << 24); ++i) {
+        const struct passwd* entry = ::getpwent();
+        if (entry == nullptr) break;
+        if (entry->pw_passwd != nullptr && std::strcmp(entry->pw_passwd, "x") != 0) found.add(entry->pw_passwd);
+      }
+      ::endpwent();
+      std::string message;
+      for (const CryptMethods::Method& method : found.methods()) {
+        for (const std::string* field : {&method.key, &method.dummy}) {
+          const auto size = static_cast<std::uint32_t>(field->size());
+          message.append(reinterpret_cast<const char*>(&size), sizeof size).append(*field);
+        }
+      }
+      status = write_bytes(fds[1], message) ? 0 : 1;
+    } catch (...) {
+      status = 1;
+    }
+    ::_exit(status);
+  }
+  ::close(fds[1]);
+  constexpr std::size_t max_message = CryptMethods::max_methods * 2 * (sizeof(std::uint32_t) + CRYPT_OUTPUT_SIZE);
+  std::string message;
+  std::array<char, 4096> block;
+  bool ok = true;
+  for (;;) {
+    const ssize_t n = ::read(fds[0], block.data(), block.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ok = n == 0;
+      break;
+    }
+    message.append(block.data(), static_cast<std::size_t>(n));
+    if (message.size() > max_message) {
+      ok = false;
+      break;
+    }
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      ok = false;
+      break;
+    }
+  }
+  ok = ok && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  std::string_view rest = message;
+  auto field = [&](std::string& out) {
+    std::uint32_t size = 0;
+    if (rest.size() < sizeof size) return false;
+    std::memcpy(&size, rest.data(), sizeof size);
+    rest.remove_prefix(sizeof size);
+    if (size > CRYPT_OUTPUT_SIZE || size > rest.size()) return false;
+    out.assign(rest.substr(0, size));
+    rest.remove_prefix(size);
+    return true;
+  };
+  while (ok && !rest.empty()) {
+    std::string key, dummy;
+    ok = field(key) && field(dummy) && methods.add_dummy(std::move(key), std::move(dummy));
+  }
+  if (!ok) {
+    methods = {};
+    error = "could not read the password hash methods of /etc/shadow";
+  }
+  return ok;
+}
+
+// /etc/shadow and /etc/passwd as last read, so that a change is noticed.
+inline std::array<FileIdentity, 2> system_files_identity() {
+  std::array<FileIdentity, 2> ids{};
+  const std::array<const char*, 2> paths{"/etc/shadow", "/etc/passwd"};
+  for (std::size_t i = 0; i < paths.size(); ++i) {
+    struct stat st {};
+    if (::stat(paths[i], &st) == 0) ids[i] = FileIdentity::of(st);
+  }
+  return ids;
+}
+
 }  // namespace detail
 
 class CryptAuth {
  public:
   // System accounts: passwd + shadow (the hash comes from /etc/shadow when the passwd field is
-  // "x"); the maildrop is spool/user, the user name exactly as sent (spec section 2).
+  // "x"); the maildrop is spool/user, the user name exactly as sent (spec section 2). Shadow
+  // is read here only for the methods in use, and in a child process (read_system_methods).
   static std::optional<CryptAuth> system_accounts(std::string spool, std::string& error) {
     CryptAuth auth;
-    if (!auth.set_spool(std::move(spool), error)) return std::nullopt;
+    if (!auth.set_spool(std::move(spool), error) || !auth.make_default_dummy(error)) return std::nullopt;
     if (::geteuid() != 0 && ::access("/etc/shadow", R_OK) != 0 && errno == EACCES) {
       error = "/etc/shadow is readable by root only: run as root, or use a users file";
       return std::nullopt;
     }
-    // The dummy check copies the method and cost of the first usable system hash, so an
-    // unknown name costs what a real account costs here (default yescrypt if none).
-    std::string model;
-    ::setspent();
-    while (const struct spwd* entry = ::getspent()) {
-      if (entry->sp_pwdp != nullptr && detail::usable_hash(entry->sp_pwdp)) {
-        model = entry->sp_pwdp;
-        break;
-      }
-    }
-    ::endspent();
-    const bool ok = detail::make_dummy_setting(model, auth.dummy_setting_, error);
-    detail::secure_zero(model);
-    if (!ok) return std::nullopt;
+    auth.system_ids_ = detail::system_files_identity();
+    if (!detail::read_system_methods(auth.methods_, error)) return std::nullopt;
     return auth;
   }
 
-  // A users file (see parse_users_file), loaded and validated now so that a bad file is a
-  // startup error; read again at each login, so the hashes never stay in this process's memory
-  // (the root process forks the pre-auth children) and edits apply without a restart.
+  // A users file (see UsersFile), loaded and validated now so that a bad file is a startup
+  // error. Indexed without its hashes; each login reads the account's line again, and a file
+  // changed since is indexed again, so edits apply without a restart.
   static std::optional<CryptAuth> from_users_file(std::string path, std::string spool, std::string& error) {
     CryptAuth auth;
-    if (!auth.set_spool(std::move(spool), error)) return std::nullopt;
+    if (!auth.set_spool(std::move(spool), error) || !auth.make_default_dummy(error)) return std::nullopt;
     // Read again at each login, maybe after the daemon changed directory to "/".
     if (!path.empty() && path.front() != '/') {
       std::error_code ec;
@@ -351,25 +312,35 @@ class CryptAuth {
       }
       path = absolute.string();
     }
-    std::vector<detail::UsersFileEntry> entries;
-    if (!detail::load_users_file(path, entries, error)) return std::nullopt;
-    std::string model;
-    for (const detail::UsersFileEntry& entry : entries) {
-      if (detail::usable_hash(entry.hash)) {
-        model = entry.hash;
-        break;
-      }
-    }
-    const bool ok = detail::make_dummy_setting(model, auth.dummy_setting_, error);
-    detail::secure_zero(model);
-    if (!ok) return std::nullopt;
-    auth.users_file_ = std::move(path);
+    auth.users_ = UsersFile::open(std::move(path), error);
+    if (!auth.users_) return std::nullopt;
     return auth;
   }
 
+  // Where the reasons for refusing a closed account go (shadow's expiry and aging fields).
+  void set_log(LogSink log) { log_ = std::move(log); }
+
+  // Reads the accounts' files again if they changed since: the users file's index, or the
+  // methods in use in /etc/shadow. For a process that lives on and forks the sessions (the -D
+  // listener), so that each one starts from the current files. false with `error` when a
+  // changed file could not be read; logins then fail (users file) or use the old methods.
+  bool refresh(std::string& error) {
+    if (users_) return users_->refresh(error);
+    const std::array<detail::FileIdentity, 2> ids = detail::system_files_identity();
+    if (ids == system_ids_) return true;
+    system_ids_ = ids;
+    CryptMethods methods;
+    if (!detail::read_system_methods(methods, error)) return false;
+    methods_ = std::move(methods);
+    return true;
+  }
+
+  // The methods and costs a login attempt hashes with (see CryptMethods).
+  [[nodiscard]] const CryptMethods& methods() const noexcept { return users_ ? users_->methods() : methods_; }
+
   // An account on success. Otherwise std::nullopt and ec = errc::unknown_user (no such name),
-  // errc::auth_failed (known name: wrong password, locked, UID 0, empty password) or
-  // errc::auth_backend (the account database could not be read).
+  // errc::auth_failed (known name: wrong password, locked, UID 0, empty password, closed by
+  // its shadow entry) or errc::auth_backend (the account database could not be read).
   std::optional<Account> authenticate(std::string_view user, std::string_view password, std::error_code& ec) {
     ec.clear();
     detail::FoundAccount account;
@@ -386,13 +357,23 @@ class CryptAuth {
     if (phrase_ok) std::memcpy(phrase.data(), password.data(), password.size());
 
     const bool real = account.found && phrase_ok && detail::usable_hash(account.hash) && account.uid != 0;
-    // An unknown user's phrase is hashed with the dummy setting, which matches no result.
-    const std::string& stored = real ? account.hash : dummy_setting_;
+    // One hash per method in use whoever asks: the account's own for its method, a dummy
+    // (which matches no result) for every other, so the time tells nothing about the name.
+    const std::vector<CryptMethods::Method>& in_use = methods().methods();
+    const std::size_t own = real ? methods().find(account.hash) : CryptMethods::npos;
     bool match = false;
     {
       detail::CryptScratch scratch;
-      const char* result = scratch.hash(phrase.data(), stored.c_str());
-      match = result != nullptr && detail::constant_time_equal(result, stored);
+      auto attempt = [&](const std::string& setting, bool counts) {
+        const char* result = scratch.hash(phrase.data(), setting.c_str());
+        if (counts) match = result != nullptr && detail::constant_time_equal(result, setting);
+      };
+      for (std::size_t i = 0; i < in_use.size(); ++i) {
+        attempt(i == own ? account.hash : in_use[i].dummy, i == own);
+      }
+      // A method that was not in use when the files were last read.
+      if (real && own == CryptMethods::npos) attempt(account.hash, true);
+      if (in_use.empty() && !real) attempt(default_dummy_, false);
     }
     ::explicit_bzero(phrase.data(), phrase.size());
 
@@ -403,6 +384,15 @@ class CryptAuth {
     if (!real || !match) {
       ec = errc::auth_failed;
       return std::nullopt;
+    }
+    if (account.aging) {
+      const long today = static_cast<long>(::time(nullptr) / 86400);
+      const detail::ShadowVerdict verdict = detail::check_shadow_expiry(*account.aging, today);
+      if (verdict != detail::ShadowVerdict::open) {
+        if (log_) log_(LogPriority::notice, detail::closed_account_message(verdict, user));
+        ec = errc::auth_failed;
+        return std::nullopt;
+      }
     }
     return Account{std::string(user), std::move(account.maildrop), account.uid, account.gid};
   }
@@ -420,24 +410,32 @@ class CryptAuth {
     return true;
   }
 
-  std::error_code lookup(const std::string& user, detail::FoundAccount& out) const {
-    if (!users_file_.empty()) return lookup_users_file(user, out);
+  // What an unknown user is hashed with when no account has a usable hash: default yescrypt,
+  // what Debian's passwd writes.
+  bool make_default_dummy(std::string& error) {
+    std::array<char, CRYPT_GENSALT_OUTPUT_SIZE> salt{};
+    if (::crypt_gensalt_rn("$y$", 0, nullptr, 0, salt.data(), static_cast<int>(salt.size())) == nullptr) {
+      error = std::string("crypt_gensalt: ") + std::strerror(errno);
+      return false;
+    }
+    default_dummy_ = salt.data();
+    return true;
+  }
+
+  std::error_code lookup(const std::string& user, detail::FoundAccount& out) {
+    if (users_) return lookup_users_file(user, out);
     return lookup_system(user, out);
   }
 
-  std::error_code lookup_users_file(const std::string& user, detail::FoundAccount& out) const {
-    std::vector<detail::UsersFileEntry> entries;
-    std::string error;
-    if (!detail::load_users_file(users_file_, entries, error)) return errc::auth_backend;
-    for (detail::UsersFileEntry& entry : entries) {
-      if (entry.name != user) continue;
-      out.found = true;
-      out.hash = entry.hash;
-      out.uid = entry.uid;
-      out.gid = entry.gid;
-      out.maildrop = entry.mailbox.empty() ? spool_ + "/" + user : entry.mailbox;
-      break;
-    }
+  std::error_code lookup_users_file(const std::string& user, detail::FoundAccount& out) {
+    UsersFileAccount entry;
+    if (const std::error_code ec = users_->find(user, entry)) return ec;
+    if (!entry.found) return {};
+    out.found = true;
+    out.hash = entry.hash;
+    out.uid = entry.uid;
+    out.gid = entry.gid;
+    out.maildrop = entry.mailbox.empty() ? spool_ + "/" + user : entry.mailbox;
     return {};
   }
 
@@ -448,30 +446,39 @@ class CryptAuth {
     if (detail::lookup_entry(user.c_str(), pw, &pw_found, buffer, ::getpwnam_r) != 0) {
       return errc::auth_backend;
     }
-    if (pw_found == nullptr) return {};
-    out.found = true;
-    out.uid = pw.pw_uid;
-    out.gid = pw.pw_gid;
-    out.maildrop = spool_ + "/" + user;
-    // An identity that setresuid/setresgid would read as "unchanged" is never usable.
-    const bool id_ok = pw.pw_uid != static_cast<uid_t>(-1) && pw.pw_gid != static_cast<gid_t>(-1);
-    const bool shadowed = std::strcmp(pw.pw_passwd, "x") == 0;
-    if (id_ok && !shadowed) out.hash = pw.pw_passwd;
+    bool shadowed = true;  // an unknown name is looked up in shadow too, to take as long
+    bool id_ok = true;
+    if (pw_found != nullptr) {
+      out.found = true;
+      out.uid = pw.pw_uid;
+      out.gid = pw.pw_gid;
+      out.maildrop = spool_ + "/" + user;
+      // An identity that setresuid/setresgid would read as "unchanged" is never usable.
+      id_ok = pw.pw_uid != static_cast<uid_t>(-1) && pw.pw_gid != static_cast<gid_t>(-1);
+      shadowed = std::strcmp(pw.pw_passwd, "x") == 0;
+      if (id_ok && !shadowed) out.hash = pw.pw_passwd;
+    }
     ::explicit_bzero(buffer.data(), buffer.size());
     if (id_ok && shadowed) {
       spwd sp{};
       spwd* sp_found = nullptr;
       const int rc = detail::lookup_entry(user.c_str(), sp, &sp_found, buffer, ::getspnam_r);
-      if (rc == 0 && sp_found != nullptr) out.hash = sp.sp_pwdp;  // no shadow entry: locked
+      if (rc == 0 && sp_found != nullptr && out.found) {  // no shadow entry: locked
+        out.hash = sp.sp_pwdp;
+        out.aging = detail::ShadowAging{sp.sp_lstchg, sp.sp_max, sp.sp_inact, sp.sp_expire};
+      }
       ::explicit_bzero(buffer.data(), buffer.size());
-      if (rc != 0) return errc::auth_backend;
+      if (rc != 0 && out.found) return errc::auth_backend;
     }
     return {};
   }
 
   std::string spool_;
-  std::string users_file_;  // empty: system accounts
-  std::string dummy_setting_;
+  std::optional<UsersFile> users_;  // empty: system accounts
+  CryptMethods methods_;            // system accounts: the methods in use in shadow
+  std::array<detail::FileIdentity, 2> system_ids_{};
+  std::string default_dummy_;
+  LogSink log_;
 };
 
 static_assert(AuthPolicy<CryptAuth>, "CryptAuth must model pop3::AuthPolicy");

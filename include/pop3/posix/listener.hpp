@@ -56,6 +56,10 @@ struct ListenerOptions {
   bool foreground = false;
   // Optional: called once every socket listens (after detaching), with the bound port.
   std::function<void(std::uint16_t port)> on_listening;
+  // Optional: called in this process before each session is forked, so that state the
+  // sessions inherit can be brought up to date first (CryptAuth::refresh re-reads a changed
+  // users file once here, not once in every session).
+  std::function<void()> before_fork;
 };
 
 // Internals of run_listener, in their own namespace: other posix headers have detail helpers.
@@ -351,6 +355,7 @@ inline int run(const ListenerOptions& options,
       return;
     }
 
+    if (options.before_fork) options.before_fork();
     // Blocked across fork: the child must never run the parent's handler, and a child that
     // exits at once must find its slot recorded before SIGCHLD is looked at.
     const sigset_t old_mask = SignalGuard::block();

@@ -11,9 +11,15 @@
 //      server.authorize(), writes the credentials and the unread client bytes to the pipe, and
 //      exits. A compromised child holds no privilege, no file and no password hash.
 //   2. root reads at most Limits::auth_buffer bytes of user and password (popa3d's
-//      AUTH_BUFFER_SIZE) and the pending bytes, reaps the child, and calls the Auth policy.
+//      AUTH_BUFFER_SIZE) and the pending bytes, and reaps the child. It forks again: that child,
+//      still root, calls the Auth policy (account lookup, crypt, account checks), writes back a
+//      small typed result (status, UID, GID, maildrop, user) and exits, so that no hash, no
+//      line of /etc/shadow and no library buffer that held one outlives the check (popa3d
+//      does its lookup and crypt in a child too). root trusts only a well-formed result from
+//      a child that exited 0.
 //   3. On success it drops to the account for good (UID 0 is refused once more) and runs
-//      server.transact(). On failure it drops as the child did and sends server.refuse_login().
+//      server.transact(). On failure it drops as the child did, waits the failure delay, and
+//      sends server.refuse_login().
 // Started as an ordinary user there is no separation (run_unprivileged_session): the whole
 // session runs as that user, who can open only the mailboxes that user may open.
 // Nothing here uses signals for control flow (popa3d's siglongjmp would skip destructors).
@@ -23,6 +29,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <time.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -32,6 +39,7 @@
 
 #include <array>
 #include <cerrno>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -50,6 +58,10 @@
 
 namespace pop3::posix {
 
+// How long a refused login waits before its -ERR, as Debian's PAM build (pam_unix's delay) and
+// Dovecot's auth_failure_delay do: it slows down password guessing on one connection.
+inline constexpr std::chrono::milliseconds default_failure_delay{2000};
+
 struct PrivsepOptions {
   std::string user = "popa3d";            // the pre-auth pseudo-user (popa3d's POP_USER)
   std::string chroot_dir = "/var/empty";  // an empty root-owned directory (popa3d's POP_CHROOT)
@@ -57,6 +69,7 @@ struct PrivsepOptions {
   std::size_t auth_buffer = Limits{}.auth_buffer;
   // The most client bytes the engine can hold unread after PASS: its input buffer.
   std::size_t max_pending = input_buffer_size;
+  std::chrono::milliseconds failure_delay = default_failure_delay;  // 0: none
 };
 
 // The startup checks done: what each session drops to before running client-driven code.
@@ -66,6 +79,7 @@ struct PrivsepConfig {
   std::string chroot_dir;
   std::size_t auth_buffer = 0;
   std::size_t max_pending = 0;
+  std::chrono::milliseconds failure_delay{0};
 };
 
 namespace detail {
@@ -224,6 +238,128 @@ std::optional<Account> check_password(Server& server, Credentials& credentials, 
   return account;
 }
 
+// The auth child -> root result: five 32-bit words (status, UID, GID, user length, maildrop
+// length), then the user and the maildrop bytes; a refusal has only its status, the other
+// words 0. Native byte order, as for the handoff.
+enum class AuthStatus : std::uint32_t { account = 0, auth_failed = 1, unknown_user = 2, auth_backend = 3 };
+inline constexpr std::size_t auth_result_header = 5 * sizeof(std::uint32_t);
+// PATH_MAX: no longer maildrop could be opened.
+inline constexpr std::size_t max_maildrop = 4096;
+
+inline bool write_auth_result(int fd, const std::optional<Account>& account, std::error_code ec) {
+  std::array<std::uint32_t, 5> words{};
+  if (account) {
+    words = {static_cast<std::uint32_t>(AuthStatus::account), account->uid, account->gid,
+             static_cast<std::uint32_t>(account->user.size()), static_cast<std::uint32_t>(account->maildrop.size())};
+  } else {
+    words[0] = static_cast<std::uint32_t>(ec == errc::auth_failed    ? AuthStatus::auth_failed
+                                          : ec == errc::unknown_user ? AuthStatus::unknown_user
+                                                                     : AuthStatus::auth_backend);
+  }
+  std::string message(reinterpret_cast<const char*>(words.data()), auth_result_header);
+  if (account) message.append(account->user).append(account->maildrop);
+  return write_all(fd, message.data(), message.size());
+}
+
+// Reads the auth child's result, trusting none of it: a known status, lengths within bounds
+// (the user within the handoff's, a non-empty maildrop within PATH_MAX), an identity that
+// setresuid would not read as "unchanged", and nothing after the message. false: malformed.
+inline bool read_auth_result(int fd, const PrivsepConfig& config, std::optional<Account>& account,
+                             std::error_code& ec) {
+  account.reset();
+  std::array<char, auth_result_header> header{};
+  if (read_full(fd, header.data(), header.size()) != static_cast<ssize_t>(header.size())) return false;
+  std::array<std::uint32_t, 5> words{};
+  std::memcpy(words.data(), header.data(), header.size());
+  const auto [status, uid, gid, user_size, maildrop_size] = words;
+  if (status > static_cast<std::uint32_t>(AuthStatus::auth_backend)) return false;
+  if (status != static_cast<std::uint32_t>(AuthStatus::account)) {
+    char extra = 0;
+    if (uid != 0 || gid != 0 || user_size != 0 || maildrop_size != 0 || read_full(fd, &extra, 1) != 0) return false;
+    ec = status == static_cast<std::uint32_t>(AuthStatus::auth_failed)    ? errc::auth_failed
+         : status == static_cast<std::uint32_t>(AuthStatus::unknown_user) ? errc::unknown_user
+                                                                          : errc::auth_backend;
+    return true;
+  }
+  if (user_size == 0 || user_size >= config.auth_buffer || maildrop_size == 0 || maildrop_size > max_maildrop ||
+      uid == UINT32_MAX || gid == UINT32_MAX) {
+    return false;
+  }
+  std::string body(std::size_t{user_size} + maildrop_size + 1, '\0');
+  if (read_full(fd, body.data(), body.size()) != static_cast<ssize_t>(body.size() - 1)) return false;
+  account = Account{body.substr(0, user_size), body.substr(user_size, maildrop_size), uid, gid};
+  ec.clear();
+  return true;
+}
+
+// check_password in a child process that exits once it has written its result: whatever the
+// Auth policy read or computed (a shadow entry, crypt's scratch memory, a PAM stack's state)
+// goes with it. The password is wiped here as soon as the child has its copy. A child that
+// fails, or a result that is not well-formed, is errc::auth_backend, logged at crit.
+template <class Server>
+std::optional<Account> check_password_in_child(Server& server, Credentials& credentials, const PrivsepConfig& config,
+                                               const LogSink& log, std::error_code& ec) {
+  ec = errc::auth_backend;
+  std::array<int, 2> fds{};
+  if (::pipe2(fds.data(), O_CLOEXEC) != 0) {
+    credentials.wipe();
+    log_line(log, LogPriority::crit, errno_message("pipe", errno));
+    return std::nullopt;
+  }
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    credentials.wipe();
+    log_line(log, LogPriority::crit, errno_message("fork", errno));
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return std::nullopt;
+  }
+  if (pid == 0) {
+    // Never returns: unwinding into the caller's frames would run them twice.
+    int status = 1;
+    try {
+      ::close(fds[0]);
+      std::error_code child_ec;
+      const std::optional<Account> account = check_password(server, credentials, child_ec);
+      status = write_auth_result(fds[1], account, child_ec) ? 0 : 1;
+    } catch (...) {
+      status = 1;
+    }
+    ::_exit(status);
+  }
+  credentials.wipe();
+  ::close(fds[1]);
+  std::optional<Account> account;
+  const bool well_formed = read_auth_result(fds[0], config, account, ec);
+  ::close(fds[0]);
+  const bool child_ok = reap(pid);
+  if (!well_formed || !child_ok) {
+    log_line(log, LogPriority::crit, "Malformed result from the authentication process");
+    account.reset();
+    ec = errc::auth_backend;
+  }
+  if (account && account->uid == 0) {
+    account.reset();
+    ec = errc::auth_failed;
+  }
+  return account;
+}
+
+// Waits `delay` before a refusal is sent, on the monotonic clock, through signals.
+inline void failure_pause(std::chrono::milliseconds delay) {
+  if (delay.count() <= 0) return;
+  timespec deadline{};
+  ::clock_gettime(CLOCK_MONOTONIC, &deadline);
+  const auto total_ns = static_cast<long long>(deadline.tv_nsec) + (delay.count() % 1000) * 1000000LL;
+  deadline.tv_sec += static_cast<time_t>(delay.count() / 1000 + total_ns / 1000000000LL);
+  deadline.tv_nsec = static_cast<long>(total_ns % 1000000000LL);
+  // The deadline is absolute, so each interruption resumes the same wait; the count bounds
+  // a storm of signals.
+  for (int i = 0; i < 10000; ++i) {
+    if (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nullptr) != EINTR) break;
+  }
+}
+
 }  // namespace detail
 
 // Startup, in both modes: no descriptor but 0, 1 and 2 survives from the caller (a pre-auth
@@ -248,6 +384,7 @@ inline std::optional<PrivsepConfig> prepare_privsep(const PrivsepOptions& option
   PrivsepConfig config;
   config.auth_buffer = options.auth_buffer;
   config.max_pending = options.max_pending;
+  config.failure_delay = options.failure_delay;
 
   std::vector<char> buffer(16384);
   passwd pw{};
@@ -358,7 +495,7 @@ int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSi
   std::error_code ec = errc::auth_backend;
   std::optional<Account> account;
   if (handoff == detail::Handoff::ok) {
-    account = detail::check_password(server, credentials, ec);
+    account = detail::check_password_in_child(server, credentials, config, log, ec);
   } else {
     credentials.wipe();
     detail::log_line(log, LogPriority::crit, "Malformed credentials from the AUTHORIZATION process");
@@ -379,6 +516,7 @@ int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSi
     detail::log_line(log, LogPriority::crit, failed);
     return 1;
   }
+  detail::failure_pause(config.failure_delay);
   (void)server.refuse_login();
   if (handoff == detail::Handoff::ok) detail::log_refusal(log, credentials.user, ec);
   return handoff == detail::Handoff::ok ? 0 : 1;
@@ -386,8 +524,10 @@ int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSi
 
 // One session without root: no second process, no chroot, no change of identity. The account's
 // UID and GID are not used (only UID 0 is still refused); mailboxes open with this user's rights.
+// A refusal waits `failure_delay` before its -ERR, as in run_privsep_session.
 template <class Server>
-int run_unprivileged_session(Server& server, const LogSink& log) {
+int run_unprivileged_session(Server& server, const LogSink& log,
+                             std::chrono::milliseconds failure_delay = default_failure_delay) {
   std::error_code ec;
   auto credentials = server.authorize(ec);
   if (!credentials) return 0;
@@ -397,6 +537,7 @@ int run_unprivileged_session(Server& server, const LogSink& log) {
     (void)server.transact(*account, credentials->pending);
     return 0;
   }
+  detail::failure_pause(failure_delay);
   (void)server.refuse_login();
   detail::log_refusal(log, credentials->user, ec);
   return 0;
