@@ -531,6 +531,9 @@ struct TracedCommit {
   std::vector<FileCall> calls;  // its calls on the file, in order
 };
 
+// ptrace(2) takes its address and data arguments as pointers, whatever they hold.
+void* as_ptrace_arg(std::uintptr_t value) { return reinterpret_cast<void*>(value); }
+
 // Kills and reaps the traced child if a check fails before it has exited.
 struct Child {
   pid_t pid;
@@ -543,9 +546,9 @@ struct Child {
 };
 
 // Runs box.commit() in a child process that ptrace stops at the entry of each system call,
-// and calls at(call, calls before it) at each call on the file while the child waits: a
-// program that ignores locks changing the file at exactly that point, every time.
-TracedCommit traced_commit(Box& box, const std::function<void(FileCall, const std::vector<FileCall>&)>& at) {
+// and calls at(call) at each call on the file while the child waits: a program that ignores
+// locks changing the file at exactly that point, every time.
+TracedCommit traced_commit(Box& box, const std::function<void(FileCall)>& at) {
   Child child{fork()};
   BOOST_REQUIRE(child.pid >= 0);
   if (child.pid == 0) {
@@ -558,11 +561,12 @@ TracedCommit traced_commit(Box& box, const std::function<void(FileCall, const st
   int status = 0;
   BOOST_REQUIRE(waitpid(child.pid, &status, 0) == child.pid);
   BOOST_REQUIRE_MESSAGE(WIFSTOPPED(status), "the child could not be traced");
-  BOOST_REQUIRE(ptrace(PTRACE_SETOPTIONS, child.pid, nullptr, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL) == 0);
+  const auto options = as_ptrace_arg(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL);
+  BOOST_REQUIRE(ptrace(PTRACE_SETOPTIONS, child.pid, nullptr, options) == 0);
   TracedCommit result;
   int signal = 0;  // a signal the child stopped on, passed on when it resumes
   for (int stops = 0; stops < 100000; ++stops) {
-    BOOST_REQUIRE(ptrace(PTRACE_SYSCALL, child.pid, nullptr, signal) == 0);
+    BOOST_REQUIRE(ptrace(PTRACE_SYSCALL, child.pid, nullptr, as_ptrace_arg(signal)) == 0);
     signal = 0;
     BOOST_REQUIRE(waitpid(child.pid, &status, 0) == child.pid);
     if (WIFEXITED(status)) {
@@ -579,10 +583,10 @@ TracedCommit traced_commit(Box& box, const std::function<void(FileCall, const st
       continue;
     }
     __ptrace_syscall_info info{};
-    BOOST_REQUIRE(ptrace(PTRACE_GET_SYSCALL_INFO, child.pid, sizeof info, &info) > 0);
+    BOOST_REQUIRE(ptrace(PTRACE_GET_SYSCALL_INFO, child.pid, as_ptrace_arg(sizeof info), &info) > 0);
     if (info.op != PTRACE_SYSCALL_INFO_ENTRY) continue;
     if (const auto call = file_call(info)) {
-      at(*call, result.calls);
+      at(*call);
       result.calls.push_back(*call);
     }
   }
@@ -611,7 +615,7 @@ BOOST_AUTO_TEST_CASE(mail_appended_without_the_lock_while_commit_moves_is_kept) 
   Opened o(three);
   o.box.mark_deleted(MsgIndex{0});
   unsigned appended = 0;
-  const auto r = traced_commit(o.box, [&](FileCall call, const std::vector<FileCall>&) {
+  const auto r = traced_commit(o.box, [&](FileCall call) {
     if (call == FileCall::write && appended == 0) append_ignoring_locks(o.path, arrival(++appended));
   });
   BOOST_TEST(appended == 1u);
@@ -628,7 +632,7 @@ BOOST_AUTO_TEST_CASE(mail_appended_while_earlier_arrivals_move_is_kept) {
     o.box.mark_deleted(MsgIndex{1});
     unsigned appended = 0;
     bool moved = false;
-    const auto r = traced_commit(o.box, [&](FileCall call, const std::vector<FileCall>&) {
+    const auto r = traced_commit(o.box, [&](FileCall call) {
       moved = moved || call == FileCall::write;
       if (call == when && moved && appended < 5) append_ignoring_locks(o.path, arrival(++appended));
     });
@@ -651,7 +655,7 @@ BOOST_AUTO_TEST_CASE(mail_that_never_stops_arriving_fails_commit_without_losing_
   Opened o(three);
   o.box.mark_deleted(MsgIndex{0});
   unsigned appended = 0;
-  const auto r = traced_commit(o.box, [&](FileCall call, const std::vector<FileCall>&) {
+  const auto r = traced_commit(o.box, [&](FileCall call) {
     BOOST_REQUIRE(appended < 1000);
     if (call == FileCall::write) append_ignoring_locks(o.path, arrival(++appended));
   });
@@ -667,7 +671,7 @@ BOOST_AUTO_TEST_CASE(mail_that_never_stops_arriving_fails_commit_without_losing_
 BOOST_AUTO_TEST_CASE(mail_appended_between_the_last_check_and_the_truncate_is_cut_off) {
   Opened o(three);
   o.box.mark_deleted(MsgIndex{2});
-  const auto r = traced_commit(o.box, [&](FileCall call, const std::vector<FileCall>&) {
+  const auto r = traced_commit(o.box, [&](FileCall call) {
     if (call == FileCall::truncate) append_ignoring_locks(o.path, arrival(1));
   });
   BOOST_TEST(!r.ec);
@@ -765,7 +769,8 @@ class PiecesTransport {
 // alice / secret, whose maildrop is `path`.
 struct PathAuth {
   std::string path;
-  std::optional<pop3::Account> authenticate(std::string_view user, std::string_view password, std::error_code& ec) {
+  std::optional<pop3::Account> authenticate(std::string_view user, std::string_view password,
+                                            std::error_code& ec) {
     if (user == "alice" && password == "secret") return account_for(path);
     ec = pop3::errc::auth_failed;
     return std::nullopt;

@@ -570,16 +570,17 @@ class MboxMailbox {
     if (hold_past_mtime) detail::mbox_hold_past_mtime(mtime_);
   }
 
-  // True if lstat(path_) still gives the file `open` (its fstat) describes. A file renamed
-  // over the path, or the path gone or made a symlink, is a conflict: popa3d compacts the
-  // old, unlinked file then, so the deletions are lost while the client got "+OK".
-  bool path_names(const struct stat& open, std::error_code& ec) const {
+  // True if lstat(path_) still gives the file that `opened` (fstat of fd_) describes. A file
+  // renamed over the path, or the path gone or made a symlink, is a conflict: popa3d
+  // compacts the old, unlinked file then, so the deletions are lost while the client got
+  // "+OK".
+  bool path_names(const struct stat& opened, std::error_code& ec) const {
     struct stat named {};
     if (lstat(path_.c_str(), &named) != 0) {
       ec = errno == ENOENT || errno == ENOTDIR ? errc::mailbox_changed : errc::mailbox_io;
       return false;
     }
-    if (!S_ISREG(named.st_mode) || named.st_dev != open.st_dev || named.st_ino != open.st_ino) {
+    if (!S_ISREG(named.st_mode) || named.st_dev != opened.st_dev || named.st_ino != opened.st_ino) {
       ec = errc::mailbox_changed;
       return false;
     }
