@@ -6,6 +6,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 #include <optional>
 #include <string>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "pop3/auth/crypt.hpp"
+#include "pop3/auth/pam.hpp"
 #include "pop3/digest/md5.hpp"
 #include "pop3/mailbox/mbox.hpp"
 #include "pop3/posix/listener.hpp"
@@ -23,7 +25,21 @@
 
 namespace {
 
-using Popa3d = pop3::Pop3Server<pop3::FdTransport, pop3::CryptAuth, pop3::MboxMailbox, pop3::Md5>;
+// The Auth policy that --auth chose, so that the engine is compiled once for both.
+class DaemonAuth {
+ public:
+  explicit DaemonAuth(pop3::CryptAuth& crypt) : crypt_(&crypt) {}
+  explicit DaemonAuth(pop3::PamAuth& pam) : pam_(&pam) {}
+  std::optional<pop3::Account> authenticate(std::string_view user, std::string_view password, std::error_code& ec) {
+    return pam_ != nullptr ? pam_->authenticate(user, password, ec) : crypt_->authenticate(user, password, ec);
+  }
+
+ private:
+  pop3::CryptAuth* crypt_ = nullptr;
+  pop3::PamAuth* pam_ = nullptr;
+};
+
+using Popa3d = pop3::Pop3Server<pop3::FdTransport, DaemonAuth, pop3::MboxMailbox, pop3::Md5>;
 
 struct Options {
   bool daemon = false;
@@ -33,6 +49,9 @@ struct Options {
   unsigned port = 110;
   std::string spool = "/var/mail";
   std::string users_file;  // empty: system accounts
+  bool pam = false;        // --auth pam
+  std::string pam_service = "popa3d";
+  std::string pam_confdir;  // empty: /etc/pam.d
   unsigned max_sessions = 500;
   unsigned max_per_source = 50;
   unsigned timeout = 600;
@@ -47,6 +66,7 @@ constexpr const char* usage_text =
     "Usage: popa3d [-D [--foreground] [--listen ADDR]... [--port N] [--max-sessions N]\n"
     "              [--max-per-source N]] [--spool DIR] [--users-file FILE] [--timeout SECONDS]\n"
     "              [--user NAME] [--chroot DIR] [--failure-delay SECONDS] [--stderr]\n"
+    "              [--auth crypt|pam] [--pam-service NAME] [--pam-confdir DIR]\n"
     "       popa3d -V | -h\n"
     "Without -D, serves one POP3 session on standard input and output (inetd).\n"
     "\n"
@@ -58,6 +78,9 @@ constexpr const char* usage_text =
     "      --max-per-source N with -D: sessions at once from one address (default 50)\n"
     "      --spool DIR        mail spool directory; mailbox = DIR/USER (default /var/mail)\n"
     "      --users-file FILE  accounts from FILE (name:crypt-hash:uid:gid:mailbox), not the system\n"
+    "      --auth crypt|pam   check passwords with crypt(3) (default), or ask PAM\n"
+    "      --pam-service NAME with --auth pam: the PAM service (default popa3d, /etc/pam.d/popa3d)\n"
+    "      --pam-confdir DIR  with --auth pam: read the service from DIR, not from /etc/pam.d\n"
     "      --timeout SECONDS  idle time before a session is closed (default 600)\n"
     "      --user NAME        unprivileged user for the login phase (default popa3d)\n"
     "      --chroot DIR       empty directory for the login phase (default /var/empty)\n"
@@ -71,6 +94,7 @@ constexpr const char* usage_text =
 enum LongOnly : int {
   opt_listen = 256, opt_port, opt_spool, opt_users_file, opt_max_sessions, opt_max_per_source,
   opt_timeout, opt_foreground, opt_stderr, opt_user, opt_chroot, opt_failure_delay,
+  opt_auth, opt_pam_service, opt_pam_confdir,
 };
 
 // A decimal number in [min, max], nothing else (no sign, no blanks, no trailing text).
@@ -94,6 +118,9 @@ int parse_options(int argc, char** argv, Options& o) {
       {"port", required_argument, nullptr, opt_port},
       {"spool", required_argument, nullptr, opt_spool},
       {"users-file", required_argument, nullptr, opt_users_file},
+      {"auth", required_argument, nullptr, opt_auth},
+      {"pam-service", required_argument, nullptr, opt_pam_service},
+      {"pam-confdir", required_argument, nullptr, opt_pam_confdir},
       {"max-sessions", required_argument, nullptr, opt_max_sessions},
       {"max-per-source", required_argument, nullptr, opt_max_per_source},
       {"timeout", required_argument, nullptr, opt_timeout},
@@ -109,6 +136,7 @@ int parse_options(int argc, char** argv, Options& o) {
     return 2;
   };
   bool listener_option = false;
+  bool pam_option = false;
   opterr = 0;  // our own one-line messages
   for (;;) {
     const int previous = optind;
@@ -131,6 +159,14 @@ int parse_options(int argc, char** argv, Options& o) {
         break;
       case opt_spool: o.spool = optarg; break;
       case opt_users_file: o.users_file = optarg; break;
+      case opt_auth:
+        if (std::strcmp(optarg, "crypt") != 0 && std::strcmp(optarg, "pam") != 0) {
+          return bad("--auth: not crypt or pam: " + std::string(optarg));
+        }
+        o.pam = std::strcmp(optarg, "pam") == 0;
+        break;
+      case opt_pam_service: o.pam_service = optarg; pam_option = true; break;
+      case opt_pam_confdir: o.pam_confdir = optarg; pam_option = true; break;
       case opt_max_sessions:
         if (!parse_number(optarg, 1, 65535, o.max_sessions)) return bad("--max-sessions: not a number from 1 to 65535: " + std::string(optarg));
         listener_option = true;
@@ -161,6 +197,8 @@ int parse_options(int argc, char** argv, Options& o) {
   }
   if (optind < argc) return bad("unexpected argument: " + std::string(argv[optind]));
   if (listener_option && !o.daemon) return bad("--listen, --port, --max-sessions, --max-per-source and --foreground need -D");
+  if (pam_option && !o.pam) return bad("--pam-service and --pam-confdir need --auth pam");
+  if (o.pam && !o.users_file.empty()) return bad("--users-file needs --auth crypt: with --auth pam, PAM and the system's accounts decide");
   return 0;
 }
 
@@ -192,11 +230,22 @@ int main(int argc, char** argv) {
     if (::getuid() != ::geteuid() || ::getgid() != ::getegid()) return fail("refusing to run set-user-ID or set-group-ID");
 
     std::string error;
-    std::optional<pop3::CryptAuth> auth = o.users_file.empty()
-                                              ? pop3::CryptAuth::system_accounts(o.spool, error)
-                                              : pop3::CryptAuth::from_users_file(o.users_file, o.spool, error);
-    if (!auth) return fail(error);
-    auth->set_log(log);
+    std::optional<pop3::CryptAuth> auth;  // --auth crypt
+    std::optional<pop3::PamAuth> pam;     // --auth pam
+    if (o.pam) {
+      pop3::PamOptions options;
+      options.spool = o.spool;
+      options.service = o.pam_service;
+      options.confdir = o.pam_confdir;
+      pam = pop3::PamAuth::create(std::move(options), error);
+      if (!pam) return fail(error);
+      pam->set_log(log);
+    } else {
+      auth = o.users_file.empty() ? pop3::CryptAuth::system_accounts(o.spool, error)
+                                  : pop3::CryptAuth::from_users_file(o.users_file, o.spool, error);
+      if (!auth) return fail(error);
+      auth->set_log(log);
+    }
     const std::chrono::milliseconds failure_delay{std::chrono::seconds{o.failure_delay}};
 
     std::optional<pop3::posix::PrivsepConfig> privsep;
@@ -212,7 +261,7 @@ int main(int argc, char** argv) {
     pop3::Limits limits;
     limits.idle_timeout = std::chrono::seconds{o.timeout};
     auto session = [&](int in_fd, int out_fd) {
-      Popa3d server{pop3::FdTransport{in_fd, out_fd, limits.idle_timeout}, *auth,
+      Popa3d server{pop3::FdTransport{in_fd, out_fd, limits.idle_timeout}, pam ? DaemonAuth{*pam} : DaemonAuth{*auth},
                     pop3::MboxMailbox<pop3::Md5>{limits}, limits, log};
       return privsep ? pop3::posix::run_privsep_session(server, *privsep, log)
                      : pop3::posix::run_unprivileged_session(server, log, failure_delay);
@@ -232,7 +281,7 @@ int main(int argc, char** argv) {
     // Each session starts from the accounts' files as they are now, re-read here once when
     // they changed rather than in every session.
     listener.before_fork = [&] {
-      if (std::string why; !auth->refresh(why)) log(pop3::LogPriority::crit, why);
+      if (std::string why; auth && !auth->refresh(why)) log(pop3::LogPriority::crit, why);
     };
     if (o.port == 0) {
       // A port picked by the system is of no use unless someone is told which.

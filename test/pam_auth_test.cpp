@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/case_files.hpp"
@@ -52,6 +53,14 @@ struct ConfDir {
     auto auth = pop3::PamAuth::create(options("/var/mail", service, path.string()), error);
     BOOST_REQUIRE_MESSAGE(auth, error);
     return *auth;
+  }
+};
+
+// Collects what a PamAuth logs.
+struct Log {
+  std::vector<std::pair<pop3::LogPriority, std::string>> lines;
+  pop3::LogSink sink() {
+    return [this](pop3::LogPriority priority, std::string_view line) { lines.emplace_back(priority, line); };
   }
 };
 
@@ -185,7 +194,12 @@ BOOST_AUTO_TEST_CASE(deny_stack_refuses) {
 BOOST_AUTO_TEST_CASE(missing_service_is_a_backend_failure) {
   const ConfDir conf;
   pop3::PamAuth auth = conf.auth("nosuchservice");
+  Log log;
+  auth.set_log(log.sink());
   BOOST_TEST(refusal(auth, "nobody", "secret") == pop3::errc::auth_backend);
+  BOOST_REQUIRE(log.lines.size() == 1u);
+  BOOST_TEST((log.lines[0].first == pop3::LogPriority::crit));
+  BOOST_TEST(log.lines[0].second.rfind("PAM service nosuchservice: ", 0) == 0);
 }
 
 BOOST_AUTO_TEST_CASE(conversation_answers_prompts_and_fails_the_rest) {
@@ -235,6 +249,8 @@ BOOST_AUTO_TEST_CASE(pam_unix_checks_the_password_and_the_account) {
   const ConfDir conf;
   const TestAccount account;
   pop3::PamAuth unix_auth = conf.auth("unix");
+  Log log;
+  unix_auth.set_log(log.sink());
 
   std::error_code ec;
   const auto ok = unix_auth.authenticate(account.name, "secret", ec);
@@ -249,14 +265,20 @@ BOOST_AUTO_TEST_CASE(pam_unix_checks_the_password_and_the_account) {
   BOOST_TEST(refusal(account_deny, account.name, "secret") == pop3::errc::auth_failed);
 
   // pam_acct_mgmt refuses an expired account (PAM_ACCT_EXPIRED) ...
+  BOOST_TEST(log.lines.empty());  // a wrong password is the caller's to log
   BOOST_REQUIRE(run({"chage", "-E", "1", account.name}) == 0);
   BOOST_TEST(refusal(unix_auth, account.name, "secret") == pop3::errc::auth_failed);
+  BOOST_REQUIRE(log.lines.size() == 1u);
+  BOOST_TEST((log.lines[0].first == pop3::LogPriority::notice));
+  BOOST_TEST(log.lines[0].second == "PAM account check refused " + account.name + ": User account has expired");
   BOOST_REQUIRE(run({"chage", "-E", "-1", account.name}) == 0);
   BOOST_TEST(unix_auth.authenticate(account.name, "secret", ec).has_value());
 
   // ... and one whose password must be changed first (PAM_NEW_AUTHTOK_REQD).
   BOOST_REQUIRE(run({"chage", "-d", "0", account.name}) == 0);
   BOOST_TEST(refusal(unix_auth, account.name, "secret") == pop3::errc::auth_failed);
+  BOOST_REQUIRE(log.lines.size() == 2u);
+  BOOST_TEST(log.lines[1].second.rfind("PAM account check refused " + account.name + ": ", 0) == 0);
 }
 
 // The shipped dist/pam.d/popa3d with this system's common-auth and common-account (Debian's).

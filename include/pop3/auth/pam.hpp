@@ -39,6 +39,7 @@
 #include "pop3/account.hpp"
 #include "pop3/concepts.hpp"
 #include "pop3/error.hpp"
+#include "pop3/log.hpp"
 
 namespace pop3 {
 
@@ -191,6 +192,10 @@ class PamAuth {
     return auth;
   }
 
+  // Where the reasons PAM gives go: a refusal by the account stack after a right password
+  // (notice) and a PAM that could not work (crit). Empty: nowhere.
+  void set_log(LogSink log) { log_ = std::move(log); }
+
   // An account on success. Otherwise std::nullopt and ec = errc::unknown_user (no passwd entry,
   // or PAM_USER_UNKNOWN), errc::auth_backend (PAM or the passwd database could not do its
   // work) or errc::auth_failed (any other refusal, UID 0 included).
@@ -281,25 +286,43 @@ class PamAuth {
     pam_handle_t* handle = nullptr;
     int status = ::pam_start_confdir(options_.service.c_str(), user.c_str(), &conversation,
                                      options_.confdir.empty() ? nullptr : options_.confdir.c_str(), &handle);
-    if (status != PAM_SUCCESS) return status;
+    if (status != PAM_SUCCESS) {
+      // Linux-PAM's pam_strerror does not use the handle, which pam_start left null.
+      note(LogPriority::crit, "PAM service " + options_.service + ": " + ::pam_strerror(handle, status));
+      return status;
+    }
     void (*hook)(int, unsigned, void*) = &detail::pam_delay_hook;
     status = ::pam_set_item(handle, PAM_FAIL_DELAY, reinterpret_cast<const void*>(hook));
     if (status == PAM_SUCCESS) status = ::pam_authenticate(handle, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
-    if (status == PAM_SUCCESS) status = ::pam_acct_mgmt(handle, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
+    if (status == PAM_SUCCESS) {
+      status = ::pam_acct_mgmt(handle, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
+      if (status != PAM_SUCCESS && !detail::pam_backend_failure(status)) {
+        note(LogPriority::notice, "PAM account check refused " + user + ": " + ::pam_strerror(handle, status));
+      }
+    }
     if (status == PAM_SUCCESS) {
       // A module may change PAM_USER (a name mapping); the account served is the one that
       // PAM checked, or none.
       const void* item = nullptr;
       status = ::pam_get_item(handle, PAM_USER, &item);
       if (status == PAM_SUCCESS && (item == nullptr || user != static_cast<const char*>(item))) {
+        note(LogPriority::notice, "PAM changed the user name " + user + ": refused");
         status = PAM_PERM_DENIED;
       }
+    }
+    if (detail::pam_backend_failure(status)) {
+      note(LogPriority::crit, "PAM service " + options_.service + ": " + ::pam_strerror(handle, status));
     }
     ::pam_end(handle, status);
     return status;
   }
 
+  void note(LogPriority priority, const std::string& message) const {
+    if (log_) log_(priority, message);
+  }
+
   PamOptions options_;
+  LogSink log_;
 };
 
 static_assert(AuthPolicy<PamAuth>, "PamAuth must model pop3::AuthPolicy");
