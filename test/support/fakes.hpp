@@ -17,7 +17,8 @@
 namespace pop3::test {
 
 // Delivers a fixed client script in chunks of `chunk` bytes, then end of input (or a
-// timeout); records everything written. Fails the Nth write if asked (fail_count).
+// timeout); records everything written. Fails the Nth write and every later one if asked
+// (fail_write_at).
 class ScriptTransport {
  public:
   explicit ScriptTransport(std::string input, std::size_t chunk = 1 << 20,
