@@ -319,6 +319,22 @@ BOOST_AUTO_TEST_CASE(quit_after_written_replies_commits) {
   BOOST_TEST(!s.result);
 }
 
+BOOST_AUTO_TEST_CASE(one_write_per_round_trip_but_before_update) {
+  // Pipelined after the login (write 1: the greeting, write 2: USER's +OK at PASS). Without
+  // deletions the replies and QUIT's go out in one write; with one, the replies go out before
+  // UPDATE and QUIT's +OK after it.
+  ScriptTransport io{login + "STAT\r\nNOOP\r\nQUIT\r\n"};
+  Server server{std::move(io), FixedAuth{}, Mailbox<pop3::test::FnvDigest>{three_messages()}};
+  BOOST_TEST(!server.serve());
+  BOOST_TEST(server.transport().writes() == 3u);
+  ScriptTransport dele_io{login + "STAT\r\nDELE 1\r\nQUIT\r\n"};
+  auto out = dele_io.output();
+  Server dele{std::move(dele_io), FixedAuth{}, Mailbox<pop3::test::FnvDigest>{three_messages()}};
+  BOOST_TEST(!dele.serve());
+  BOOST_TEST(dele.transport().writes() == 4u);
+  BOOST_TEST(*out == "+OK\r\n+OK\r\n+OK\r\n+OK 3 78\r\n+OK\r\n+OK\r\n");
+}
+
 BOOST_AUTO_TEST_CASE(last_line_without_lf_is_answered_in_every_state) {
   // AUTHORIZATION: an unknown command, a USER, a refused QUIT.
   auto s = run("STAT");

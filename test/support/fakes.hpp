@@ -37,7 +37,8 @@ class ScriptTransport {
     return n;
   }
   void write(std::span<const char> bytes, std::error_code& ec) {
-    if (fail_write_at_ != 0 && ++writes_ >= fail_write_at_) {
+    ++writes_;
+    if (fail_write_at_ != 0 && writes_ >= fail_write_at_) {
       ec = errc::eof;
       return;
     }
@@ -48,6 +49,7 @@ class ScriptTransport {
   // Shared so that a test keeps access after the transport was moved into the server.
   std::shared_ptr<std::string> output() const { return output_; }
   std::size_t consumed() const { return pos_; }
+  unsigned writes() const { return writes_; }  // write() calls, failed ones included
 
  private:
   std::string input_;
