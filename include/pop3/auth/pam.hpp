@@ -147,12 +147,12 @@ inline void pam_delay_hook(int, unsigned usec, void* data) noexcept {
 }
 
 // Statuses that say PAM could not do its work (configuration, modules, memory), not that it
-// refused the user.
+// refused the user. PAM_MODULE_UNKNOWN: a module of the stack could not be loaded.
 inline bool pam_backend_failure(int status) noexcept {
   switch (status) {
     case PAM_OPEN_ERR: case PAM_SYMBOL_ERR: case PAM_SERVICE_ERR: case PAM_SYSTEM_ERR:
     case PAM_BUF_ERR: case PAM_CONV_ERR: case PAM_AUTHINFO_UNAVAIL: case PAM_ABORT:
-    case PAM_BAD_ITEM:
+    case PAM_BAD_ITEM: case PAM_MODULE_UNKNOWN:
       return true;
     default:
       return false;
