@@ -29,12 +29,12 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
-#include <time.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <array>
