@@ -103,7 +103,8 @@ struct HashLayout {
 // "_CCCCSSSSHHHHHHHHHHH", bcrypt "$2b$NN$" + 22 salt + 31 hash, scrypt "$7$" + 11 parameter
 // characters + salt "$" hash, NT "$3$$" hash (no salt), SunMD5 "$md5[,rounds=N]$salt$$hash",
 // and the rest "$id$[parameters$]salt$hash" (MD5, SHA-256/512, sha1crypt, yescrypt,
-// gost-yescrypt). std::nullopt for anything else, or a setting without its hash.
+// gost-yescrypt). For whole hashes, as accounts hold them: std::nullopt for anything else, and
+// a setting without its hash may be split wrongly.
 inline std::optional<HashLayout> hash_layout(std::string_view hash) noexcept {
   if (hash.empty()) return std::nullopt;
   if (hash.front() == '_') {
