@@ -214,6 +214,15 @@ BOOST_AUTO_TEST_CASE(system_accounts) {
   // root exists everywhere and has UID 0: refused whatever its password (spec 6.4).
   BOOST_TEST(!auth->authenticate("root", "pw", ec));
   BOOST_TEST((ec == pop3::errc::auth_failed));
+  // The methods in use came from the reader child, each a valid setting; unchanged files are
+  // not read again.
+  for (const auto& method : auth->methods().methods()) {
+    BOOST_TEST(method.dummy.starts_with(method.key));
+    BOOST_TEST(::crypt_checksalt(method.dummy.c_str()) != CRYPT_SALT_INVALID);
+  }
+  const std::size_t before = auth->methods().methods().size();
+  BOOST_TEST(auth->refresh(error));
+  BOOST_TEST(auth->methods().methods().size() == before);
 }
 
 BOOST_AUTO_TEST_CASE(constant_time_compare) {

@@ -127,7 +127,7 @@ BOOST_AUTO_TEST_CASE(the_first_problem_from_the_top_is_reported) {
   BOOST_TEST(parse_error("a:*:1:1:\nbroken\na:*:1:1:\n") == "line 2: expected 5 fields name:hash:uid:gid:mailbox");
 }
 
-BOOST_AUTO_TEST_CASE(a_hundred_thousand_entries_index_and_find) {
+BOOST_AUTO_TEST_CASE(a_hundred_thousand_entries_are_indexed_sorted_and_checked) {
   std::string text;
   for (int i = 0; i < 100000; ++i) {
     text += "user" + std::to_string((i * 7919) % 100000) + ":$6$salt$" + std::string(86, 'a') + ":" +
