@@ -1,6 +1,7 @@
 // popa3d: the POP3 daemon, a drop-in replacement for popa3d 1.0.3 built on the pop3 library.
 // This file only parses options and composes the engine; see man/popa3d.8.
 #include <getopt.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <charconv>
@@ -38,6 +39,16 @@ class DaemonAuth {
   pop3::CryptAuth* crypt_ = nullptr;
   pop3::PamAuth* pam_ = nullptr;
 };
+
+// The address of the client on `fd` as the listener writes it, or "" when fd is not a socket
+// (inetd mode over pipes).
+std::string client_address(int fd) {
+  sockaddr_storage ss{};
+  socklen_t length = sizeof ss;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &length) != 0) return {};
+  if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) return {};
+  return pop3::posix::detail::listener::describe_peer(ss).text;
+}
 
 using Popa3d = pop3::Pop3Server<pop3::FdTransport, DaemonAuth, pop3::MboxMailbox, pop3::Md5>;
 
@@ -260,14 +271,15 @@ int main(int argc, char** argv) {
 
     pop3::Limits limits;
     limits.idle_timeout = std::chrono::seconds{o.timeout};
-    auto session = [&](int in_fd, int out_fd) {
+    auto session = [&](int in_fd, int out_fd, std::string_view peer) {
+      if (pam) pam->set_remote_host(std::string(peer));
       Popa3d server{pop3::FdTransport{in_fd, out_fd, limits.idle_timeout}, pam ? DaemonAuth{*pam} : DaemonAuth{*auth},
                     pop3::MboxMailbox<pop3::Md5>{limits}, limits, log};
       return privsep ? pop3::posix::run_privsep_session(server, *privsep, log)
                      : pop3::posix::run_unprivileged_session(server, log, failure_delay);
     };
 
-    if (!o.daemon) return session(0, 1);
+    if (!o.daemon) return session(0, 1, client_address(0));
 
     if (!privsep) {
       log(pop3::LogPriority::notice, "Not started as root: no privilege separation, every session runs as this user");
@@ -291,14 +303,14 @@ int main(int argc, char** argv) {
     }
     return pop3::posix::run_listener(
         listener,
-        [&](int fd, std::string_view) {
+        [&](int fd, std::string_view peer) {
           // popa3d's layout: the client on descriptors 0 and 1.
           if (::dup2(fd, 0) < 0 || ::dup2(fd, 1) < 0) {
             log(pop3::LogPriority::crit, pop3::posix::detail::errno_message("dup2", errno));
             return 1;
           }
           if (fd > 1) ::close(fd);
-          return session(0, 1);
+          return session(0, 1, peer);
         },
         log);
   } catch (const std::exception& e) {

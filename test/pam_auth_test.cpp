@@ -44,6 +44,8 @@ struct ConfDir {
     write("unix", "auth required pam_unix.so\naccount required pam_unix.so\n");
     write("unix-account-deny", "auth required pam_unix.so\naccount required pam_deny.so\n");
     write("broken", "auth required pam_no_such_module.so\naccount required pam_permit.so\n");
+    write("from-host", "auth required pam_succeed_if.so quiet rhost = 192.0.2.7\n"
+                       "account required pam_permit.so\n");
   }
   ~ConfDir() { std::filesystem::remove_all(path); }
   void write(const std::string& service, const std::string& text) const {
@@ -182,6 +184,18 @@ BOOST_AUTO_TEST_CASE(permit_stack_accepts_any_password_of_an_existing_user) {
   for (const char* user : {"", "../nobody", "no body", "nobody/x"}) {
     BOOST_TEST(refusal(auth, user, "secret") == pop3::errc::unknown_user);
   }
+}
+
+// The client's address reaches the modules as PAM_RHOST, for host rules (pam_access and the like).
+BOOST_AUTO_TEST_CASE(remote_host_reaches_the_modules) {
+  const ConfDir conf;
+  pop3::PamAuth auth = conf.auth("from-host");
+  BOOST_TEST(refusal(auth, "nobody", "secret") == pop3::errc::auth_failed);  // no host set
+  auth.set_remote_host("192.0.2.8");
+  BOOST_TEST(refusal(auth, "nobody", "secret") == pop3::errc::auth_failed);
+  auth.set_remote_host("192.0.2.7");
+  std::error_code ec;
+  BOOST_TEST(auth.authenticate("nobody", "secret", ec).has_value());
 }
 
 BOOST_AUTO_TEST_CASE(deny_stack_refuses) {

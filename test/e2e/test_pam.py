@@ -12,6 +12,7 @@ where the test fails.
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,11 @@ STACKS = {
     "permit": "auth required pam_permit.so\naccount required pam_permit.so\n",
     "deny": "auth required pam_deny.so\naccount required pam_deny.so\n",
     "unix": "auth required pam_unix.so\naccount required pam_unix.so\n",
+    # PAM_RHOST: the client's address as the modules see it.
+    "from-localhost": "auth required pam_succeed_if.so quiet rhost = 127.0.0.1\n"
+                      "account required pam_permit.so\n",
+    "from-elsewhere": "auth required pam_succeed_if.so quiet rhost = 192.0.2.7\n"
+                      "account required pam_permit.so\n",
 }
 
 
@@ -55,6 +61,28 @@ def session(argv, user, password):
     # process that has dropped to the pre-auth user in its chroot, and exits 1 there.
     _, err = server.finish()
     return out, err
+
+
+def tcp_session(argv, user, password):
+    """As session(), with the server's standard input and output a TCP connection from
+    127.0.0.1, as inetd hands it over."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        client = socket.create_connection(listener.getsockname(), timeout=WAIT)
+        accepted, _ = listener.accept()
+    with client, accepted:
+        proc = subprocess.Popen(argv, stdin=accepted, stdout=accepted, stderr=subprocess.PIPE)
+        accepted.close()
+        client.sendall(("USER %s\r\nPASS %s\r\nSTAT\r\nQUIT\r\n" % (user, password)).encode())
+        out = b""
+        while True:
+            data = client.recv(65536)
+            if not data:
+                break
+            out += data
+        _, err = proc.communicate(timeout=WAIT)
+    return out, err.decode(errors="replace")
 
 
 def main():
@@ -118,6 +146,13 @@ def main():
         out, err = session(argv("unix"), name, "wrong")
         check(out == refused, "pam_unix: a wrong password is refused (%r)" % out)
         check("Authentication failed for %s" % name in err, "the refusal is logged with the name")
+        out, _ = tcp_session(argv("from-localhost"), name, "anything")
+        check(out == served, "PAM_RHOST is the client's address over TCP (%r)" % out)
+        out, _ = tcp_session(argv("from-elsewhere"), name, "anything")
+        check(out == refused, "a host rule for another address refuses (%r)" % out)
+        out, _ = session(argv("from-localhost"), name, "anything")
+        check(out == refused, "over pipes there is no client address to match (%r)" % out)
+
         run(["chage", "-E", "1", name])
         out, err = session(argv("unix"), name, "secret")
         check(out == refused, "pam_unix: an expired account is refused (%r)" % out)

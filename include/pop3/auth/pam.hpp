@@ -196,6 +196,10 @@ class PamAuth {
   // (notice) and a PAM that could not work (crit). Empty: nowhere.
   void set_log(LogSink log) { log_ = std::move(log); }
 
+  // The client's address, handed to the modules as PAM_RHOST (pam_access host rules, faillock
+  // and the modules' own logs name it). Empty: not set.
+  void set_remote_host(std::string host) { remote_host_ = std::move(host); }
+
   // An account on success. Otherwise std::nullopt and ec = errc::unknown_user (no passwd entry,
   // or PAM_USER_UNKNOWN), errc::auth_backend (PAM or the passwd database could not do its
   // work) or errc::auth_failed (any other refusal, UID 0 included).
@@ -293,6 +297,7 @@ class PamAuth {
     }
     void (*hook)(int, unsigned, void*) = &detail::pam_delay_hook;
     status = ::pam_set_item(handle, PAM_FAIL_DELAY, reinterpret_cast<const void*>(hook));
+    if (status == PAM_SUCCESS && !remote_host_.empty()) status = ::pam_set_item(handle, PAM_RHOST, remote_host_.c_str());
     if (status == PAM_SUCCESS) status = ::pam_authenticate(handle, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
     if (status == PAM_SUCCESS) {
       status = ::pam_acct_mgmt(handle, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
@@ -323,6 +328,7 @@ class PamAuth {
 
   PamOptions options_;
   LogSink log_;
+  std::string remote_host_;
 };
 
 static_assert(AuthPolicy<PamAuth>, "PamAuth must model pop3::AuthPolicy");

@@ -345,11 +345,19 @@ std::optional<Account> check_password_in_child(Server& server, Credentials& cred
   return account;
 }
 
-// Waits `delay` before a refusal is sent, on the monotonic clock, through signals.
-inline void failure_pause(std::chrono::milliseconds delay) {
+inline timespec monotonic_now() noexcept {
+  timespec now{};
+  ::clock_gettime(CLOCK_MONOTONIC, &now);
+  return now;
+}
+
+// Waits until `delay` after `since` (when the credentials arrived, before they were checked)
+// before a refusal is sent, on the monotonic clock, through signals. Counting from before the
+// check makes every refusal take the same time whatever the check cost (a hash, a PAM stack's
+// own failure delay), as long as the check is shorter than the delay.
+inline void failure_pause(std::chrono::milliseconds delay, const timespec& since) {
   if (delay.count() <= 0) return;
-  timespec deadline{};
-  ::clock_gettime(CLOCK_MONOTONIC, &deadline);
+  timespec deadline = since;
   const auto total_ns = static_cast<long long>(deadline.tv_nsec) + (delay.count() % 1000) * 1000000LL;
   deadline.tv_sec += static_cast<time_t>(delay.count() / 1000 + total_ns / 1000000000LL);
   deadline.tv_nsec = static_cast<long>(total_ns % 1000000000LL);
@@ -492,6 +500,7 @@ int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSi
     return child_ok ? 0 : 1;
   }
 
+  const timespec received = detail::monotonic_now();
   std::error_code ec = errc::auth_backend;
   std::optional<Account> account;
   if (handoff == detail::Handoff::ok) {
@@ -516,7 +525,7 @@ int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSi
     detail::log_line(log, LogPriority::crit, failed);
     return 1;
   }
-  detail::failure_pause(config.failure_delay);
+  detail::failure_pause(config.failure_delay, received);
   (void)server.refuse_login();
   if (handoff == detail::Handoff::ok) detail::log_refusal(log, credentials.user, ec);
   return handoff == detail::Handoff::ok ? 0 : 1;
@@ -524,20 +533,21 @@ int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSi
 
 // One session without root: no second process, no chroot, no change of identity. The account's
 // UID and GID are not used (only UID 0 is still refused); mailboxes open with this user's rights.
-// A refusal waits `failure_delay` before its -ERR, as in run_privsep_session.
+// A refusal comes `failure_delay` after the PASS, as in run_privsep_session.
 template <class Server>
 int run_unprivileged_session(Server& server, const LogSink& log,
                              std::chrono::milliseconds failure_delay = default_failure_delay) {
   std::error_code ec;
   auto credentials = server.authorize(ec);
   if (!credentials) return 0;
+  const timespec received = detail::monotonic_now();
   const std::optional<Account> account = detail::check_password(server, *credentials, ec);
   if (account) {
     detail::log_line(log, LogPriority::info, "Authentication passed for " + credentials->user);
     (void)server.transact(*account, credentials->pending);
     return 0;
   }
-  detail::failure_pause(failure_delay);
+  detail::failure_pause(failure_delay, received);
   (void)server.refuse_login();
   detail::log_refusal(log, credentials->user, ec);
   return 0;
