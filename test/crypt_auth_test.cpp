@@ -324,15 +324,22 @@ BOOST_AUTO_TEST_CASE(shadow_expiry_rules_as_pam_unix) {
   // chage -d 0: must change; expiry still comes first.
   BOOST_TEST((check_shadow_expiry(ShadowAging{0, -1, -1, -1}, today) == ShadowVerdict::change_forced));
   BOOST_TEST((check_shadow_expiry(ShadowAging{0, -1, -1, 5}, today) == ShadowVerdict::account_expired));
-  // Max age reached: must change; past max + inactive: closed.
-  BOOST_TEST((check_shadow_expiry(ShadowAging{19970, 30, -1, -1}, today) == ShadowVerdict::password_aged));
-  BOOST_TEST((check_shadow_expiry(ShadowAging{19971, 30, -1, -1}, today) == ShadowVerdict::open));
-  BOOST_TEST((check_shadow_expiry(ShadowAging{19970, 30, 10, -1}, today) == ShadowVerdict::password_aged));
-  BOOST_TEST((check_shadow_expiry(ShadowAging{19960, 30, 10, -1}, today) == ShadowVerdict::password_inactive));
-  BOOST_TEST((check_shadow_expiry(ShadowAging{19961, 30, 10, -1}, today) == ShadowVerdict::password_aged));
-  BOOST_TEST((check_shadow_expiry(ShadowAging{19970, 30, 0, -1}, today) == ShadowVerdict::password_inactive));
+  // Past max age: must change; past max + inactive: closed. On the day the limit is reached
+  // Debian 12's pam_unix still lets the login in (checked against it with chage -d/-M).
+  BOOST_TEST((check_shadow_expiry(ShadowAging{19969, 30, -1, -1}, today) == ShadowVerdict::password_aged));
+  BOOST_TEST((check_shadow_expiry(ShadowAging{19970, 30, -1, -1}, today) == ShadowVerdict::open));
+  BOOST_TEST((check_shadow_expiry(ShadowAging{19969, 30, 10, -1}, today) == ShadowVerdict::password_aged));
+  BOOST_TEST((check_shadow_expiry(ShadowAging{19959, 30, 10, -1}, today) == ShadowVerdict::password_inactive));
+  BOOST_TEST((check_shadow_expiry(ShadowAging{19960, 30, 10, -1}, today) == ShadowVerdict::password_aged));
+  BOOST_TEST((check_shadow_expiry(ShadowAging{19969, 30, 0, -1}, today) == ShadowVerdict::password_inactive));
+  // 1.5.2 has no "aging off" case for an empty last change: it counts from day -1.
+  BOOST_TEST((check_shadow_expiry(ShadowAging{-1, 30, -1, -1}, today) == ShadowVerdict::password_aged));
   // No overflow with the largest values.
   BOOST_TEST((check_shadow_expiry(ShadowAging{1, LONG_MAX, LONG_MAX, -1}, today) == ShadowVerdict::open));
+  BOOST_TEST((check_shadow_expiry(ShadowAging{-1, LONG_MAX, 0, -1}, today) == ShadowVerdict::open));
+  BOOST_TEST((check_shadow_expiry(ShadowAging{LONG_MIN, 30, 10, -1}, today) == ShadowVerdict::password_inactive));
+  BOOST_TEST((check_shadow_expiry(ShadowAging{LONG_MIN, -LONG_MAX, LONG_MIN, -1}, today) ==
+              ShadowVerdict::password_inactive));
   BOOST_TEST(pop3::detail::closed_account_message(ShadowVerdict::account_expired, "bob") ==
              "Account bob has expired (account expired)");
   BOOST_TEST(pop3::detail::closed_account_message(ShadowVerdict::password_inactive, "bob") ==

@@ -88,22 +88,28 @@ struct ShadowAging {
 // Why pam_unix's account check refuses an account, or open.
 enum class ShadowVerdict { open, account_expired, password_inactive, change_forced, password_aged };
 
-// pam_unix's check_shadow_expiry (modules/pam_unix/passverify.c), whose refusals Debian's
-// popa3d gets from pam_acct_mgmt. `today` counts days since 1970-01-01 (time(NULL) / 86400).
-// A last change in the future, or aging turned off (last_change < 0), leaves the account open;
-// a minimum age only matters when changing the password.
+// pam_unix's check_shadow_expiry (modules/pam_unix/passverify.c) as Debian 12's Linux-PAM 1.5.2
+// has it, whose refusals Debian's popa3d gets from pam_acct_mgmt. `today` counts days since
+// 1970-01-01 (time(NULL) / 86400). The aging rules refuse once the days since the last change
+// exceed the limit (on the day they reach it, 1.5.2 still lets the login in; later upstream
+// releases refuse a day earlier, and aging with an empty last-change field then stays off).
+// A last change in the future leaves the account open; a minimum age only matters when
+// changing the password.
 inline ShadowVerdict check_shadow_expiry(const ShadowAging& s, long today) noexcept {
-  if (s.expire >= 0 && today >= s.expire) return ShadowVerdict::account_expired;
+  if (s.expire != -1 && today >= s.expire) return ShadowVerdict::account_expired;
   if (s.last_change == 0) return ShadowVerdict::change_forced;
-  if (s.last_change < 0 || today < s.last_change) return ShadowVerdict::open;
-  const long passed = today - s.last_change;
-  if (s.max_age >= 0) {
-    if (s.inactive >= 0) {
-      const long limit = s.max_age < LONG_MAX - s.inactive ? s.max_age + s.inactive : LONG_MAX;
-      if (passed >= limit) return ShadowVerdict::password_inactive;
-    }
-    if (passed >= s.max_age) return ShadowVerdict::password_aged;
+  if (today < s.last_change) return ShadowVerdict::open;
+  // 1.5.2's tests, with its `passed > max + inactive` written so that nothing overflows (the
+  // fields are whatever /etc/shadow holds): a last change near LONG_MIN counts as the longest
+  // time ago, and passed - max_age, known to be positive, is beyond any inactive period when
+  // it does not fit in a long.
+  const long passed = s.last_change < today - LONG_MAX ? LONG_MAX : today - s.last_change;
+  long past_max = 0;
+  if (s.max_age != -1 && s.inactive != -1 && passed > s.max_age && passed > s.inactive &&
+      (__builtin_sub_overflow(passed, s.max_age, &past_max) || past_max > s.inactive)) {
+    return ShadowVerdict::password_inactive;
   }
+  if (s.max_age != -1 && passed > s.max_age) return ShadowVerdict::password_aged;
   return ShadowVerdict::open;
 }
 
