@@ -10,6 +10,7 @@ SKIP (77), which CMake's SKIP_RETURN_CODE turns into "skipped".
 Python 3 standard library only, plus openssl(1) for the password hash.
 """
 
+import contextlib
 import os
 import pwd
 import select
@@ -367,3 +368,64 @@ def basic_session(conn, messages=MESSAGES):
         check(conn.cmd("RETR %d" % i) == b"+OK\r\n", "RETR %d +OK" % i)
         check(decode_retr(conn.multiline()) == data, "RETR %d bytes intact" % i)
     return ids
+
+
+def process_models(binary, mbox=None):
+    """(label, sandbox, argv) for each process model the binary can run in here: as an
+    ordinary user in one process ("one process"), then, as root with the pre-auth user
+    popa3d, with privilege separation ("privsep"), saying so when that one cannot run.
+    Each sandbox is removed once the caller's loop body for it has run."""
+    with contextlib.ExitStack() as stack:
+        sandbox = Sandbox(mbox=mbox)
+        stack.callback(sandbox.cleanup)
+        print("== as an ordinary user (uid %d), one process" % sandbox.account.uid, flush=True)
+        yield "one process", sandbox, sandbox.command(binary)
+    if os.geteuid() != 0:
+        print("note: not root, the privilege-separation path is not exercised")
+        return
+    try:
+        pwd.getpwnam("popa3d")
+    except KeyError:
+        print("note: no user popa3d (scripts/ci-accounts.sh creates it): "
+              "the privilege-separation path is not exercised")
+        return
+    with contextlib.ExitStack() as stack:
+        sandbox = Sandbox(mbox=mbox)
+        stack.callback(sandbox.cleanup)
+        os.chown(sandbox.users_file, 0, 0)   # as root, the users file must be root's
+        chroot = tempfile.mkdtemp(prefix="popa3d-e2e-empty-")
+        stack.callback(os.rmdir, chroot)
+        os.chmod(chroot, 0o755)
+        print("== as root with privilege separation (--user popa3d --chroot %s)" % chroot,
+              flush=True)
+        yield "privsep", sandbox, [binary, "--users-file", sandbox.users_file, "--spool",
+                                   sandbox.spool, "--stderr", "--user", "popa3d",
+                                   "--chroot", chroot]
+
+
+def children(pid):
+    """PIDs whose parent is `pid`."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # The command name is in parentheses and may hold spaces: the fields follow the last ")".
+        if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def wait_for(what, probe):
+    """probe()'s first true result, polled for at most WAIT seconds."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        got = probe()
+        if got:
+            return got
+        time.sleep(0.02)
+    fail("timed out waiting for " + what)

@@ -22,10 +22,9 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 
 from e2e_common import (PASSWORD, SKIP, WAIT, Conn, Daemon, Inetd, binary_from_argv, check,
-                        fail, free_port, make_mbox, password_hash)
+                        children, fail, free_port, make_mbox, password_hash, wait_for)
 
 
 def unavailable(reason):
@@ -68,24 +67,6 @@ def check_executable(binary):
     for flag in ("-fstack-protector-strong", "-fstack-clash-protection", "-fPIE"):
         if producers:
             check(all(flag in p for p in producers), "compiled with " + flag)
-
-def children(pid):
-    try:
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return [int(p) for p in f.read().split()]
-    except FileNotFoundError:
-        return []
-
-
-def wait_for(predicate, what):
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        got = predicate()
-        if got:
-            return got
-        time.sleep(0.02)
-    fail("timed out waiting for " + what)
-
 
 def status_uid(pid):
     with open("/proc/%d/status" % pid) as f:
@@ -151,7 +132,7 @@ def inetd_mode(binary, setup):
     server = Inetd([binary] + setup.args, pass_fds=(setup.marker_fd,))
     proc, conn = server.proc, server.conn
     check(conn.line() == b"+OK\r\n", "greeting")
-    child = wait_for(lambda: children(proc.pid), "the pre-auth child")[0]
+    child = wait_for("the pre-auth child", lambda: children(proc.pid))[0]
     check_process(child, "pre-auth child", setup.marker)
     check_process(proc.pid, "root half before login", setup.marker)
     check(conn.cmd("USER alice") == b"+OK\r\n", "USER")
@@ -170,8 +151,8 @@ def daemon_mode(binary, setup):
         check_process(daemon.proc.pid, "listener", setup.marker)
         conn = Conn.tcp(daemon.port)
         check(conn.line() == b"+OK\r\n", "greeting")
-        session = wait_for(lambda: children(daemon.proc.pid), "the session process")[0]
-        child = wait_for(lambda: children(session), "its pre-auth child")[0]
+        session = wait_for("the session process", lambda: children(daemon.proc.pid))[0]
+        child = wait_for("its pre-auth child", lambda: children(session))[0]
         check_process(session, "session before login", setup.marker)
         check_process(child, "pre-auth child", setup.marker)
         check(conn.cmd("USER alice") == b"+OK\r\n", "USER")
@@ -201,15 +182,15 @@ def daemon_mode(binary, setup):
                 return int(entry)
         return None
 
-    pid = wait_for(detached, "the detached listener")
+    pid = wait_for("the detached listener", detached)
     try:
         fds = check_process(pid, "detached listener", setup.marker)
         check(all(fds.get(fd) == "/dev/null" for fd in (0, 1, 2)),
               "detached listener: 0, 1 and 2 are /dev/null (%s)" % {k: fds.get(k) for k in (0, 1, 2)})
     finally:
         os.kill(pid, signal.SIGTERM)
-        wait_for(lambda: not os.path.exists("/proc/%d" % pid) or
-                 open("/proc/%d/stat" % pid).read().split()[2] == "Z", "the listener to stop")
+        wait_for("the listener to stop", lambda: not os.path.exists("/proc/%d" % pid) or
+                 open("/proc/%d/stat" % pid).read().split()[2] == "Z")
 
 
 def main():

@@ -9,14 +9,11 @@ ordinary user in one process and, as root, through privilege separation.
 Nothing is deleted by a session that ends this way.
 """
 
-import os
-import pwd
 import socket
 import sys
-import tempfile
 
-from e2e_common import (MESSAGES, Conn, Daemon, Inetd, Sandbox, binary_from_argv, check,
-                        crlf_size)
+from e2e_common import (MESSAGES, Conn, Daemon, Inetd, binary_from_argv, check, crlf_size,
+                        process_models)
 
 LOGIN = b"USER alice\r\nPASS secret\r\n"
 OK = b"+OK\r\n"
@@ -65,34 +62,8 @@ def run(sandbox, argv, mode):
 
 def main():
     binary = binary_from_argv()
-    sandbox = Sandbox()
-    try:
-        print("== as an ordinary user (uid %d), one process" % sandbox.account.uid)
-        run(sandbox, sandbox.command(binary), "one process")
-    finally:
-        sandbox.cleanup()
-
-    if os.geteuid() != 0:
-        print("note: not root, the privilege-separation path is not exercised")
-        return 0
-    try:
-        pwd.getpwnam("popa3d")
-    except KeyError:
-        print("note: no user popa3d (scripts/ci-accounts.sh creates it): "
-              "the privilege-separation path is not exercised")
-        return 0
-    sandbox = Sandbox()
-    os.chown(sandbox.users_file, 0, 0)   # as root, the users file must be root's
-    chroot = tempfile.mkdtemp(prefix="popa3d-e2e-empty-")
-    os.chmod(chroot, 0o755)
-    try:
-        print("== as root with privilege separation (--user popa3d --chroot %s)" % chroot)
-        argv = [binary, "--users-file", sandbox.users_file, "--spool", sandbox.spool,
-                "--stderr", "--user", "popa3d", "--chroot", chroot]
-        run(sandbox, argv, "privsep")
-    finally:
-        sandbox.cleanup()
-        os.rmdir(chroot)
+    for label, sandbox, argv in process_models(binary):
+        run(sandbox, argv, label)
     return 0
 
 

@@ -17,16 +17,14 @@ script does delete the message. As root, the privilege-separation path runs too.
 """
 
 import os
-import pwd
 import select
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 
-from e2e_common import (WAIT, Daemon, Sandbox, binary_from_argv, check, decode_retr, fail,
-                        make_mbox)
+from e2e_common import (WAIT, Daemon, binary_from_argv, check, decode_retr, fail, make_mbox,
+                        process_models)
 
 SMALL = b"Message-ID: <small@example.org>\nSubject: small\n\nshort body\n"
 
@@ -181,34 +179,8 @@ def run(sandbox, argv, mode):
 
 def main():
     binary = binary_from_argv()
-    sandbox = Sandbox(mbox=make_mbox(MESSAGES))
-    try:
-        print("== as an ordinary user (uid %d), one process" % sandbox.account.uid)
-        run(sandbox, sandbox.command(binary), "one process")
-    finally:
-        sandbox.cleanup()
-
-    if os.geteuid() != 0:
-        print("note: not root, the privilege-separation path is not exercised")
-        return 0
-    try:
-        pwd.getpwnam("popa3d")
-    except KeyError:
-        print("note: no user popa3d (scripts/ci-accounts.sh creates it): "
-              "the privilege-separation path is not exercised")
-        return 0
-    sandbox = Sandbox(mbox=make_mbox(MESSAGES))
-    os.chown(sandbox.users_file, 0, 0)   # as root, the users file must be root's
-    chroot = tempfile.mkdtemp(prefix="popa3d-e2e-empty-")
-    os.chmod(chroot, 0o755)
-    try:
-        print("== as root with privilege separation (--user popa3d --chroot %s)" % chroot)
-        argv = [binary, "--users-file", sandbox.users_file, "--spool", sandbox.spool,
-                "--stderr", "--user", "popa3d", "--chroot", chroot]
-        run(sandbox, argv, "privsep")
-    finally:
-        sandbox.cleanup()
-        os.rmdir(chroot)
+    for label, sandbox, argv in process_models(binary, mbox=make_mbox(MESSAGES)):
+        run(sandbox, argv, label)
     return 0
 
 

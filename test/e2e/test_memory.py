@@ -7,43 +7,13 @@ through /proc/PID/maps and /proc/PID/mem and searched for the hash part of
 every usable /etc/shadow entry and for the password. The same for the
 listener of a users-file daemon and its file's hash."""
 
-import os
 import re
 import sys
-import time
 
-from e2e_common import (WAIT, Conn, Daemon, Sandbox, binary_from_argv, check, fail,
-                        password_hash)
+from e2e_common import Conn, Daemon, Sandbox, binary_from_argv, check, children, wait_for
 from temp_account import TempAccount, require_root, shadow_hashes
 
 MAPS_LINE = re.compile(r"^([0-9a-f]+)-([0-9a-f]+) (\S+)")
-
-
-def children(pid):
-    """PIDs whose parent is `pid`."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % entry) as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # The command name is in parentheses and may hold spaces: the fields follow the last ")".
-        if int(stat[stat.rindex(")") + 2:].split()[1]) == pid:
-            found.append(int(entry))
-    return found
-
-
-def wait_for(what, probe):
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        got = probe()
-        if got:
-            return got
-        time.sleep(0.02)
-    fail("timed out waiting for " + what)
 
 
 # AddressSanitizer's shadow is a readable reservation of terabytes that holds only shadow
