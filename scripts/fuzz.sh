@@ -57,6 +57,7 @@ for t in "${targets[@]}"; do
   case $t in
     line_fuzz | session_fuzz | handoff_fuzz) max_len=4096 ;;
     users_file_fuzz) max_len=16384 ;;  # its reference is quadratic
+    mbox_scan_fuzz) max_len=8192 ;;   # windows of up to 300 bytes: larger files only repeat them
     *) max_len=65536 ;;
   esac
   mkdir -p "$build/corpus/$t"
