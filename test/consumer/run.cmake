@@ -1,4 +1,6 @@
-# Installs the built tree into a fresh prefix, then configures, builds and runs the consumer.
+# Installs the built tree into a fresh prefix, then configures, builds and runs the consumer:
+# the core links neither libcrypt nor libpam, the components link theirs, and a component the
+# package does not have fails find_package.
 file(REMOVE_RECURSE ${WORK_DIR})
 function(run)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE out)
@@ -7,6 +9,15 @@ function(run)
   endif()
 endfunction()
 run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${WORK_DIR}/prefix)
+
+# tls is a component to come (issue 10), so no package has it yet.
+execute_process(COMMAND ${CMAKE_COMMAND} -S ${CONSUMER_DIR} -B ${WORK_DIR}/build-tls
+    -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_CXX_COMPILER=${CXX} -DPOP3_CONSUMER_EXTRA_COMPONENT=tls
+  RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE out)
+if(result EQUAL 0 OR NOT out MATCHES "no component tls in this package")
+  message(FATAL_ERROR "find_package(pop3 COMPONENTS tls) did not fail as it should:\n${out}")
+endif()
+
 run(${CMAKE_COMMAND} -S ${CONSUMER_DIR} -B ${WORK_DIR}/build -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix
     -DCMAKE_CXX_COMPILER=${CXX})
 run(${CMAKE_COMMAND} --build ${WORK_DIR}/build)
@@ -17,3 +28,20 @@ file(READ ${WORK_DIR}/consumer.out out_hex HEX)
 if(NOT result EQUAL 0 OR NOT out_hex STREQUAL "2b4f4b0d0a")  # "+OK\r\n"
   message(FATAL_ERROR "the consumer did not greet and end at end of input: ${out_hex} (${result})")
 endif()
+file(MAKE_DIRECTORY ${WORK_DIR}/auth)
+run(${WORK_DIR}/build/consumer_auth ${WORK_DIR}/auth)
+
+# What each executable was linked with: the core pulls in no library of a component.
+find_program(READELF readelf REQUIRED)
+foreach(program IN ITEMS consumer consumer_auth)
+  execute_process(COMMAND ${READELF} --dynamic ${WORK_DIR}/build/${program}
+    OUTPUT_VARIABLE ${program}_dynamic COMMAND_ERROR_IS_FATAL ANY)
+endforeach()
+foreach(library IN ITEMS libcrypt libpam)
+  if(consumer_dynamic MATCHES "\\(NEEDED\\)[^\n]*\\[${library}\\.so")
+    message(FATAL_ERROR "pop3::pop3 alone linked ${library}:\n${consumer_dynamic}")
+  endif()
+  if(NOT consumer_auth_dynamic MATCHES "\\(NEEDED\\)[^\n]*\\[${library}\\.so")
+    message(FATAL_ERROR "pop3::crypt and pop3::pam did not link ${library}:\n${consumer_auth_dynamic}")
+  endif()
+endforeach()
