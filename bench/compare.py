@@ -531,7 +531,7 @@ def main():
     if args.gen is None:
         args.gen = os.path.join(os.path.dirname(os.path.dirname(ours)), "bench", "gen_mbox")
     if not os.access(args.gen, os.X_OK):
-        sys.exit("compare: %s: not an executable (build the gen_mbox target, or pass --gen)" % args.gen)
+        sys.exit("compare: %s: not an executable (configure with -DPOP3_BUILD_BENCH=ON and build the gen_mbox target, or pass --gen)" % args.gen)
     if args.quick:
         args.repeat = min(args.repeat, 3)
     sizes = {"a": 10000 if args.quick else 100000, "c": 1000 if args.quick else 10000,
