@@ -2,6 +2,7 @@
 // mailbox and MD5, in this process, and compares the reply bytes and the mailbox after the
 // session exactly (the cases' README gives the format and the feeding rules).
 #define BOOST_TEST_MODULE conformance
+#define BOOST_TEST_NO_MAIN  // main() at the end: no cases, no run
 #include <boost/test/unit_test.hpp>
 
 #include <fcntl.h>
@@ -10,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <set>
@@ -206,11 +208,7 @@ void replay(const fs::path& dir, std::size_t max_read) {
 
 BOOST_AUTO_TEST_CASE(every_recorded_case) {
   const auto cases = pop3::test::conformance_cases();
-  if (cases.empty()) {
-    BOOST_TEST_REQUIRE(!pop3::test::under_ci(), "../shared/conformance is missing under CI");
-    BOOST_TEST_MESSAGE("skipped: no ../shared/conformance next to the repository");
-    return;
-  }
+  BOOST_TEST_REQUIRE(!cases.empty(), "no recorded cases in " << pop3::test::conformance_dir().string());
   BOOST_TEST(cases.size() >= 60u);
   for (const auto& dir : cases) {
     BOOST_TEST_CONTEXT("case " << dir.filename().string()) { replay(dir, SIZE_MAX); }
@@ -221,7 +219,7 @@ BOOST_AUTO_TEST_CASE(every_recorded_case) {
 // line split across reads must give the same replies.
 BOOST_AUTO_TEST_CASE(every_case_in_small_reads) {
   const auto cases = pop3::test::conformance_cases();
-  BOOST_TEST_REQUIRE((!cases.empty() || !pop3::test::under_ci()), "../shared/conformance is missing under CI");
+  BOOST_TEST_REQUIRE(!cases.empty(), "no recorded cases in " << pop3::test::conformance_dir().string());
   for (const auto& dir : cases) {
     for (std::size_t max_read : {std::size_t{1}, std::size_t{5}, std::size_t{127}}) {
       BOOST_TEST_CONTEXT("case " << dir.filename().string() << ", reads of " << max_read) {
@@ -229,4 +227,15 @@ BOOST_AUTO_TEST_CASE(every_case_in_small_reads) {
       }
     }
   }
+}
+
+// The cases are data from outside the repository: without them nothing is replayed, and
+// that must not count as a pass. Exit status 77 shows as skipped (SKIP_RETURN_CODE in
+// test/CMakeLists.txt); under CI=true the suite runs and fails instead.
+int main(int argc, char* argv[]) {
+  if (pop3::test::conformance_cases().empty() && !pop3::test::under_ci()) {
+    std::printf("SKIP: no recorded cases in %s\n", pop3::test::conformance_dir().c_str());
+    return 77;
+  }
+  return boost::unit_test::unit_test_main(&init_unit_test, argc, argv);
 }
