@@ -3,11 +3,9 @@
 // For the message table, which a login fills once and which can run to megabytes (48 bytes
 // a message: 4.8 MB for 100,000). Blocks of 2 MiB and more are mapped on their own, aligned
 // to 2 MiB and marked MADV_HUGEPAGE, so that the kernel backs them with transparent huge
-// pages: one page fault per 2 MiB instead of 512. On the project's VM a 4 KiB fault costs
-// about 10 us, and filling a 100,000-entry std::vector (growth and shrink_to_fit included)
-// took 45 ms with 4 KiB pages and under 2 ms with huge pages. Smaller blocks come from
-// operator new. Where transparent huge pages are off, the hint is ignored and the block is
-// an ordinary anonymous mapping.
+// pages: one page fault per 2 MiB instead of 512 (DESIGN.md, "Why the message table sits on
+// huge pages", has what that saves). Smaller blocks come from operator new. Where transparent
+// huge pages are off, the hint is ignored and the block is an ordinary anonymous mapping.
 //
 //   std::vector<Entry, pop3::detail::HugePageAllocator<Entry>> table;
 #pragma once
