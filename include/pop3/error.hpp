@@ -16,7 +16,6 @@ namespace pop3 {
 enum class errc {
   eof = 1,                // the client closed its side (or a read failed)
   timeout,                // no input for Limits::idle_timeout
-  line_too_long,          // reserved for a stricter Limits; popa3d cuts lines instead
   too_many_bad_commands,  // Limits::max_bad_commands reached (off by default)
   mailbox_changed,        // another program changed the mailbox in a conflicting way
   mailbox_io,             // the mailbox could not be read, locked or updated
@@ -34,7 +33,6 @@ class ErrorCategory final : public std::error_category {
     switch (static_cast<errc>(value)) {
       case errc::eof: return "end of input";
       case errc::timeout: return "idle timeout";
-      case errc::line_too_long: return "command line too long";
       case errc::too_many_bad_commands: return "too many bad commands";
       case errc::mailbox_changed: return "mailbox changed by another program";
       case errc::mailbox_io: return "mailbox access failed";
