@@ -4,7 +4,7 @@
 // the process model has put it on descriptors 0 and 1). The descriptors are not owned: the
 // transport never closes them.
 //
-//   pop3::FdTransport io{0, 1, std::chrono::seconds{600}};
+//   pop3::FdTransport io{0, 1, pop3::FdTransport::default_idle_timeout};
 //   std::error_code ec;
 //   io.write(std::string_view{"+OK\r\n"}, ec);
 //
@@ -35,9 +35,12 @@ namespace pop3 {
 
 class FdTransport {
  public:
+  // RFC 1939 s.3: the autologout timer is at least 10 minutes (popa3d POP_TIMEOUT). The
+  // transport's, not a Limits member: only a transport waits, and the engine has no clock.
+  static constexpr std::chrono::seconds default_idle_timeout{600};
+
   // idle_timeout: how long one read may wait for the client, and how long one write() may take
-  // as a whole; RFC 1939 s.3 asks for at least 10 minutes, popa3d's POP_TIMEOUT. Zero or
-  // negative: wait forever.
+  // as a whole. Zero or negative: wait forever.
   FdTransport(int in_fd, int out_fd, std::chrono::milliseconds idle_timeout) noexcept
       : in_fd_(in_fd), out_fd_(out_fd), idle_timeout_(idle_timeout) {
     int type = 0;
