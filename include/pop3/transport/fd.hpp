@@ -35,8 +35,8 @@ namespace pop3 {
 
 class FdTransport {
  public:
-  // RFC 1939 s.3: the autologout timer is at least 10 minutes (popa3d POP_TIMEOUT). The
-  // transport's, not a Limits member: only a transport waits, and the engine has no clock.
+  // RFC 1939 s.3: the autologout timer is at least 10 minutes (popa3d POP_TIMEOUT). Here and
+  // not in Limits: the transport is what waits for the client.
   static constexpr std::chrono::seconds default_idle_timeout{600};
 
   // idle_timeout: how long one read may wait for the client, and how long one write() may take
