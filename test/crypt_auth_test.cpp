@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "pop3/auth/crypt.hpp"
+#include "pop3/mailbox/locator.hpp"
 
 #include <crypt.h>
 #include <fcntl.h>
@@ -65,7 +66,7 @@ struct Accounts {
                      "star:*:1005:1005:\n"
                      "nohash::1006:1006:\n");
     std::string error;
-    auth = pop3::CryptAuth::from_users_file(file, "/var/mail/", error);
+    auth = pop3::CryptAuth::from_users_file(file, error);
     BOOST_REQUIRE_MESSAGE(auth, error);
   }
   std::error_code refusal(std::string_view user, std::string_view password) {
@@ -82,7 +83,7 @@ BOOST_AUTO_TEST_CASE(bad_file_is_a_startup_error_with_path_and_line) {
   TempDir dir;
   const std::string file = dir.write("users", "alice:*:1:1:\nbroken\n");
   std::string error;
-  BOOST_TEST(!pop3::CryptAuth::from_users_file(file, "/var/mail", error));
+  BOOST_TEST(!pop3::CryptAuth::from_users_file(file, error));
   BOOST_TEST(error == file + ": line 2: expected 5 fields name:hash:uid:gid:mailbox");
 }
 
@@ -90,19 +91,17 @@ BOOST_AUTO_TEST_CASE(unsafe_or_missing_files_are_refused) {
   TempDir dir;
   std::string error;
   const std::string world_readable = dir.write("users", "alice:*:1:1:\n", 0644);
-  BOOST_TEST(!pop3::CryptAuth::from_users_file(world_readable, "/var/mail", error));
+  BOOST_TEST(!pop3::CryptAuth::from_users_file(world_readable, error));
   BOOST_TEST(error.find("readable by others") != std::string::npos);
   const std::string group_writable = dir.write("users2", "alice:*:1:1:\n", 0660);
-  BOOST_TEST(!pop3::CryptAuth::from_users_file(group_writable, "/var/mail", error));
+  BOOST_TEST(!pop3::CryptAuth::from_users_file(group_writable, error));
   BOOST_TEST(error.find("not be writable by group") != std::string::npos);
-  BOOST_TEST(!pop3::CryptAuth::from_users_file((dir.path / "absent").string(), "/var/mail", error));
+  BOOST_TEST(!pop3::CryptAuth::from_users_file((dir.path / "absent").string(), error));
   BOOST_TEST(error == (dir.path / "absent").string() + ": No such file or directory");
-  BOOST_TEST(!pop3::CryptAuth::from_users_file(dir.path.string(), "/var/mail", error));
+  BOOST_TEST(!pop3::CryptAuth::from_users_file(dir.path.string(), error));
   BOOST_TEST(error == dir.path.string() + ": not a regular file");
   const std::string fine = dir.write("users3", "alice:*:1:1:\n", 0640);
-  BOOST_TEST(!pop3::CryptAuth::from_users_file(fine, "var/mail", error));
-  BOOST_TEST(error == "mail spool \"var/mail\" is not an absolute path");
-  BOOST_TEST(pop3::CryptAuth::from_users_file(fine, "/var/mail", error).has_value());
+  BOOST_TEST(pop3::CryptAuth::from_users_file(fine, error).has_value());
 }
 
 BOOST_FIXTURE_TEST_SUITE(logins, Accounts)
@@ -113,13 +112,19 @@ BOOST_AUTO_TEST_CASE(good_password_gives_the_account) {
   BOOST_REQUIRE(account);
   BOOST_TEST(!ec);
   BOOST_TEST(account->user == "alice");
-  BOOST_TEST(account->maildrop == "/var/mail/alice");  // spool's trailing '/' dropped
+  // No mailbox field: the spool's rule, found by the locator (trailing '/' dropped).
+  std::string error;
+  pop3::MailboxLocator locator{"/var/mail/"};
+  BOOST_REQUIRE(locator.normalize(error));
+  BOOST_TEST(account->mailbox.empty());
+  BOOST_TEST(locator.locate(*account) == "/var/mail/alice");
   BOOST_TEST(account->uid == 1001u);
   BOOST_TEST(account->gid == 1002u);
 
   const auto bob = auth->authenticate("bob", "hunter2", ec);
   BOOST_REQUIRE(bob);
-  BOOST_TEST(bob->maildrop == "/srv/mail/bob.mbox");
+  BOOST_TEST(bob->mailbox == "/srv/mail/bob.mbox");
+  BOOST_TEST(locator.locate(*bob) == "/srv/mail/bob.mbox");
 }
 
 BOOST_AUTO_TEST_CASE(wrong_password_is_auth_failed) {
@@ -179,7 +184,7 @@ BOOST_AUTO_TEST_CASE(relative_path_survives_a_change_of_directory) {
   const auto cwd = std::filesystem::current_path();
   std::filesystem::current_path(dir.path);
   std::string error;
-  auto auth = pop3::CryptAuth::from_users_file("users", "/var/mail", error);
+  auto auth = pop3::CryptAuth::from_users_file("users", error);
   std::filesystem::current_path("/");  // as the -D listener does
   BOOST_REQUIRE_MESSAGE(auth, error);
   std::error_code ec;
@@ -192,7 +197,7 @@ BOOST_AUTO_TEST_CASE(file_with_only_locked_accounts_still_works) {
   TempDir dir;
   const std::string file = dir.write("users", "nobody1:*:1:1:\n");
   std::string error;
-  auto auth = pop3::CryptAuth::from_users_file(file, "/var/mail", error);
+  auto auth = pop3::CryptAuth::from_users_file(file, error);
   BOOST_REQUIRE_MESSAGE(auth, error);
   std::error_code ec;
   BOOST_TEST(!auth->authenticate("someone", "pw", ec));
@@ -201,7 +206,7 @@ BOOST_AUTO_TEST_CASE(file_with_only_locked_accounts_still_works) {
 
 BOOST_AUTO_TEST_CASE(system_accounts) {
   std::string error;
-  auto auth = pop3::CryptAuth::system_accounts("/var/mail", error);
+  auto auth = pop3::CryptAuth::system_accounts(error);
   if (::geteuid() != 0) {
     BOOST_TEST_MESSAGE("not root: /etc/shadow lookups skipped");
     if (!auth) BOOST_TEST(error.find("/etc/shadow") != std::string::npos);
@@ -257,7 +262,7 @@ BOOST_AUTO_TEST_CASE(a_login_reads_its_line_not_the_whole_file) {
   for (int i = 0; i < 20000; ++i) text += "user" + std::to_string(i) + ":" + cheap + ":" + std::to_string(1000 + i) + ":100:\n";
   const std::string file = dir.write("users", text);
   std::string error;
-  auto auth = pop3::CryptAuth::from_users_file(file, "/var/mail", error);
+  auto auth = pop3::CryptAuth::from_users_file(file, error);
   BOOST_REQUIRE_MESSAGE(auth, error);
   std::error_code ec;
   unsigned long long before = bytes_read();
@@ -285,7 +290,7 @@ BOOST_AUTO_TEST_CASE(every_attempt_hashes_once_per_method_in_use) {
                                      "d:" + make_hash("pw", "$y$") + ":1004:1004:\n"
                                      "e:!" + make_hash("pw", "$1$") + ":1005:1005:\n");
   std::string error;
-  auto auth = pop3::CryptAuth::from_users_file(file, "/var/mail", error);
+  auto auth = pop3::CryptAuth::from_users_file(file, error);
   BOOST_REQUIRE_MESSAGE(auth, error);
   const auto& methods = auth->methods().methods();
   BOOST_REQUIRE(methods.size() == 3u);

@@ -6,6 +6,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "pop3/auth/pam.hpp"
+#include "pop3/mailbox/locator.hpp"
 
 #include <pwd.h>
 #include <sys/stat.h>
@@ -24,9 +25,8 @@ namespace {
 
 // PamOptions with the given members changed (designated initializers would leave GCC 12's
 // -Wmissing-field-initializers to warn about the others).
-pop3::PamOptions options(std::string spool, std::string service = "popa3d", std::string confdir = {}) {
+pop3::PamOptions options(std::string service = "popa3d", std::string confdir = {}) {
   pop3::PamOptions o;
-  o.spool = std::move(spool);
   o.service = std::move(service);
   o.confdir = std::move(confdir);
   return o;
@@ -53,7 +53,7 @@ struct ConfDir {
   }
   pop3::PamAuth auth(const std::string& service) const {
     std::string error;
-    auto auth = pop3::PamAuth::create(options("/var/mail", service, path.string()), error);
+    auto auth = pop3::PamAuth::create(options(service, path.string()), error);
     BOOST_REQUIRE_MESSAGE(auth, error);
     return *auth;
   }
@@ -132,27 +132,27 @@ struct TestAccount {
 
 BOOST_AUTO_TEST_CASE(options_are_checked) {
   const ConfDir conf;
-  BOOST_TEST(create_error(options("var/mail")) == "mail spool \"var/mail\" is not an absolute path");
   for (const char* service : {"", "pam.d/popa3d", "Popa3d", "pop 3", ".."}) {
-    BOOST_TEST(create_error(options("/var/mail", service)) ==
+    BOOST_TEST(create_error(options(service)) ==
                "PAM service name \"" + std::string(service) + "\" is not a lower-case file name");
   }
   const std::string missing = (conf.path / "missing").string();
-  BOOST_TEST(create_error(options("/var/mail", "popa3d", missing)) == missing + ": No such file or directory");
+  BOOST_TEST(create_error(options("popa3d", missing)) == missing + ": No such file or directory");
   const std::string file = (conf.path / "permit").string();
-  BOOST_TEST(create_error(options("/var/mail", "popa3d", file)) == file + ": not a directory");
+  BOOST_TEST(create_error(options("popa3d", file)) == file + ": not a directory");
   BOOST_REQUIRE(::chmod(conf.path.c_str(), 0770) == 0);
-  BOOST_TEST(create_error(options("/var/mail", "popa3d", conf.path.string())).find("not writable by group or others") != std::string::npos);
+  BOOST_TEST(create_error(options("popa3d", conf.path.string())).find("not writable by group or others") != std::string::npos);
   BOOST_REQUIRE(::chmod(conf.path.c_str(), 0700) == 0);
 
-  // Trailing slashes of the spool are dropped.
+  // The maildrop is the locator's business: PAM names no mailbox.
   std::string error;
-  auto auth = pop3::PamAuth::create(options("/var/mail//", "permit", conf.path.string()), error);
+  auto auth = pop3::PamAuth::create(options("permit", conf.path.string()), error);
   BOOST_REQUIRE_MESSAGE(auth, error);
   std::error_code ec;
   const auto account = auth->authenticate("nobody", "secret", ec);
   BOOST_REQUIRE_MESSAGE(account, ec.message());
-  BOOST_TEST(account->maildrop == "/var/mail/nobody");
+  BOOST_TEST(account->mailbox.empty());
+  BOOST_TEST(pop3::MailboxLocator{}.locate(*account) == "/var/mail/nobody");
 }
 
 // pam_permit says yes to anyone: the passwd entry still decides who exists, and UID 0 is refused.
@@ -169,7 +169,7 @@ BOOST_AUTO_TEST_CASE(permit_stack_accepts_any_password_of_an_existing_user) {
     BOOST_REQUIRE(account);
     BOOST_TEST(!ec);
     BOOST_TEST(account->user == "nobody");
-    BOOST_TEST(account->maildrop == "/var/mail/nobody");
+    BOOST_TEST(account->mailbox.empty());
     BOOST_TEST(account->uid == uid);
     BOOST_TEST(account->gid == gid);
   }
@@ -271,7 +271,7 @@ BOOST_AUTO_TEST_CASE(pam_unix_checks_the_password_and_the_account) {
   const auto ok = unix_auth.authenticate(account.name, "secret", ec);
   BOOST_REQUIRE_MESSAGE(ok, ec.message());
   BOOST_TEST(ok->uid == account.uid);
-  BOOST_TEST(ok->maildrop == "/var/mail/" + account.name);
+  BOOST_TEST(pop3::MailboxLocator{}.locate(*ok) == "/var/mail/" + account.name);
   BOOST_TEST(refusal(unix_auth, account.name, "wrong") == pop3::errc::auth_failed);
   BOOST_TEST(refusal(unix_auth, account.name + "-not", "secret") == pop3::errc::unknown_user);
 

@@ -139,7 +139,7 @@ struct FakeServer {
   std::string pending = "STAT\r\nQU";
   FakeAuth auth_;
 
-  std::optional<pop3::Credentials> authorize(std::error_code& ec) {
+  std::optional<pop3::Credentials> authorize(std::error_code& ec, std::string_view = {}) {
     ec.clear();
     report(identity("authorize"));
     if (!login) return std::nullopt;
@@ -412,9 +412,13 @@ BOOST_AUTO_TEST_CASE(auth_result_round_trip_and_garbage) {
   BOOST_TEST(!ec);
   BOOST_REQUIRE(account);
   BOOST_TEST(account->user == "alice");
-  BOOST_TEST(account->maildrop == "/var/mail/alice");
+  BOOST_TEST(account->mailbox == "/var/mail/alice");
   BOOST_TEST(account->uid == 1001u);
   BOOST_TEST(account->gid == 1002u);
+  // No mailbox: the locator's rule applies.
+  BOOST_REQUIRE(read_back(words(0, 1, 1, 1, 0) + "a", account, ec));
+  BOOST_REQUIRE(account);
+  BOOST_TEST(account->mailbox.empty());
   for (const auto code : {pop3::errc::auth_failed, pop3::errc::unknown_user, pop3::errc::auth_backend}) {
     BOOST_TEST(read_back(written(std::nullopt, code), account, ec));
     BOOST_TEST(!account);
@@ -423,7 +427,7 @@ BOOST_AUTO_TEST_CASE(auth_result_round_trip_and_garbage) {
   // Anything else is malformed.
   for (const std::string& bad : {std::string(), std::string("abc"), good.substr(0, good.size() - 1), good + "x",
                                  words(4, 0, 0, 0, 0), words(1, 7, 0, 0, 0), words(1, 0, 0, 0, 0) + "x",
-                                 words(0, 1, 1, 0, 1) + "/", words(0, 1, 1, 1, 0) + "a",
+                                 words(0, 1, 1, 0, 1) + "/",
                                  words(0, 1, 1, 256, 1) + std::string(256, 'a') + "/",
                                  words(0, 1, 1, 1, 4097) + "a" + std::string(4097, '/'),
                                  words(0, 0xffffffff, 1, 1, 1) + "a/", words(0, 1, 0xffffffff, 1, 1) + "a/",

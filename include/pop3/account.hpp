@@ -1,7 +1,9 @@
-// pop3/account.hpp: what an Auth policy hands to the Mailbox policy.
+// pop3/account.hpp: what an Auth policy hands on about an authenticated account.
 //
-//   pop3::Account acct{"alice", "/var/mail/alice", 1000, 8};
-//   mailbox.open(acct);
+// Who to run as, and what a MailboxLocator needs to find the maildrop (locator.hpp).
+//
+//   pop3::Account acct{"alice", "", 1000, 8};          // the locator's rule: spool/alice
+//   std::string path = pop3::MailboxLocator{}.locate(acct);   // "/var/mail/alice"
 #pragma once
 
 #include <cstdint>
@@ -9,10 +11,10 @@
 
 namespace pop3 {
 
-// A successfully authenticated account: who to run as and which maildrop to open.
 struct Account {
-  std::string user;      // the name as the client sent it in USER
-  std::string maildrop;  // path of the mailbox file
+  std::string user;     // the name as the client sent it in USER
+  std::string mailbox;  // a location the account database names (a users file's 5th field);
+                        // empty: the locator's rule decides
   std::uint32_t uid = 0;  // the process model drops to these before opening the maildrop
   std::uint32_t gid = 0;
 };

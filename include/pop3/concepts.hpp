@@ -1,14 +1,14 @@
-// pop3/concepts.hpp: the four policies that Pop3Server composes.
+// pop3/concepts.hpp: the three policies that Pop3Server composes, and the Digest that the
+// mbox mailbox takes for its unique ids.
 //
 // Each concept is a requirement table: the expressions a model must support,
 // and (in the comment beside it) what they must mean. Every shipped model is
 // checked with a static_assert right after its definition.
 //
 //   static_assert(pop3::TransportPolicy<pop3::FdTransport>);
-//   static_assert(pop3::MailboxPolicy<pop3::MboxMailbox<pop3::Md5>>);
+//   static_assert(pop3::MailboxPolicy<pop3::MboxMailbox<>>);
 #pragma once
 
-#include <array>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -18,21 +18,9 @@
 #include <system_error>
 
 #include "pop3/account.hpp"
+#include "pop3/types.hpp"
 
 namespace pop3 {
-
-// A message index: 0 .. count-1. The wire uses 1-based MsgNumber (command.hpp).
-struct MsgIndex {
-  std::uint32_t value;
-  friend bool operator==(MsgIndex, MsgIndex) = default;
-};
-
-// A unique-id listing value: RFC 1939 s.7 allows 1 to 70 printable characters.
-struct UniqueId {
-  std::array<char, 70> chars{};
-  std::uint8_t length = 0;
-  [[nodiscard]] std::string_view view() const noexcept { return {chars.data(), length}; }
-};
 
 /// TransportPolicy: a blocking duplex byte channel to one client.
 ///   t.read_some(buf, ec) -> size_t : 1..buf.size() bytes, or 0 with ec set
@@ -62,7 +50,7 @@ concept AuthPolicy = std::movable<A> &&
     { a.authenticate(user, password, ec) } -> std::same_as<std::optional<Account>>;
   };
 
-/// DigestPolicy: an incremental hash, used for unique ids.
+/// DigestPolicy: an incremental hash, used by MboxMailbox for unique ids.
 ///   D d;               : a fresh state (init)
 ///   d.update(bytes)    : hashes more bytes
 ///   d.final()          -> D::value_type : the digest; the state is then reset
@@ -76,9 +64,11 @@ concept DigestPolicy = std::default_initializable<D> && std::copyable<D> &&
   };
 
 /// MailboxPolicy: one account's maildrop, as a fixed table of messages.
-///   m.open(account, ec)           : loads the table (count, sizes, ids). On failure ec is
-///                                   errc::mailbox_refused or errc::mailbox_io; the session
-///                                   then ends with "-ERR". A missing maildrop is empty.
+///   m.open(location, ec)          : loads the table (count, sizes, ids) of the maildrop at
+///                                   `location` (what MailboxLocator::locate() gave for the
+///                                   account). On failure ec is errc::mailbox_refused or
+///                                   errc::mailbox_io; the session then ends with "-ERR". A
+///                                   missing maildrop is empty.
 ///   m.count()       -> uint32_t   : messages loaded at open; never changes afterwards
 ///   m.size(i)       -> uint64_t   : octets of message i as sent (CRLF line ends, no stuffing)
 ///   m.unique_id(i)  -> UniqueId
@@ -89,26 +79,27 @@ concept DigestPolicy = std::default_initializable<D> && std::copyable<D> &&
 ///                                   or more chunks, valid until the next call; an empty span
 ///                                   at the end of the message. ec (errc::mailbox_changed, or
 ///                                   errc::mailbox_io) if the bytes can no longer be read, for
-///                                   example because the file shrank: the session then ends
-///   m.mark_deleted(i), m.deleted(i) -> bool, m.reset_deleted()
-///   m.commit(ec)                  : UPDATE: removes the messages marked deleted, keeping mail
-///                                   that arrived during the session. errc::mailbox_changed:
+///                                   example because the file shrank: the session then ends.
+///                                   errc::message_gone at offset 0: this one message was
+///                                   removed by another program (a store whose messages are
+///                                   files); the client gets "-ERR" and the session goes on
+///   m.commit(deletions, ec)       : UPDATE: removes the messages `deletions` marks (a
+///                                   DeletionSet of count() messages), keeping mail that
+///                                   arrived during the session. errc::mailbox_changed:
 ///                                   nothing was touched, no reply; errc::mailbox_io: "-ERR".
-/// The engine checks `i` against count() before every call that takes an index.
+/// The engine checks `i` against count() before every call that takes an index, and keeps
+/// the deletion marks and the running totals itself.
 template <class M>
 concept MailboxPolicy = std::movable<M> &&
-  requires(M& m, const M& cm, const Account& account, MsgIndex i, std::uint64_t offset,
-           std::error_code& ec) {
-    { m.open(account, ec) } -> std::same_as<void>;
+  requires(M& m, const M& cm, std::string_view location, MsgIndex i, std::uint64_t offset,
+           const DeletionSet& deletions, std::error_code& ec) {
+    { m.open(location, ec) } -> std::same_as<void>;
     { cm.count() } -> std::same_as<std::uint32_t>;
     { cm.size(i) } -> std::same_as<std::uint64_t>;
     { cm.unique_id(i) } -> std::same_as<UniqueId>;
     { m.verify(ec) } -> std::same_as<void>;
     { m.data(i, offset, ec) } -> std::same_as<std::span<const char>>;
-    { m.mark_deleted(i) } -> std::same_as<void>;
-    { cm.deleted(i) } -> std::same_as<bool>;
-    { m.reset_deleted() } -> std::same_as<void>;
-    { m.commit(ec) } -> std::same_as<void>;
+    { m.commit(deletions, ec) } -> std::same_as<void>;
   };
 
 }  // namespace pop3

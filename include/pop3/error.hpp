@@ -15,7 +15,7 @@ namespace pop3 {
 
 enum class errc {
   eof = 1,                // the client closed its side (or a read failed)
-  timeout,                // no input for Limits::idle_timeout
+  timeout,                // no input within the transport's idle timeout
   too_many_bad_commands,  // Limits::max_bad_commands reached (off by default)
   mailbox_changed,        // another program changed the mailbox in a conflicting way
   mailbox_io,             // the mailbox could not be read, locked or updated
@@ -23,6 +23,8 @@ enum class errc {
   auth_failed,            // wrong password, locked or refused account (UID 0, empty password)
   unknown_user,           // no such account (same reply as auth_failed)
   auth_backend,           // the account database could not be consulted
+  message_gone,           // the message was removed by another program since the mailbox was
+                          // opened (a Maildir file unlinked); RETR or TOP of it gets "-ERR"
 };
 
 namespace detail {
@@ -40,6 +42,7 @@ class ErrorCategory final : public std::error_category {
       case errc::auth_failed: return "authentication failed";
       case errc::unknown_user: return "unknown user";
       case errc::auth_backend: return "authentication backend failure";
+      case errc::message_gone: return "message no longer in the mailbox";
     }
     return "unknown pop3 error";
   }

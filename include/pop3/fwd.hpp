@@ -10,16 +10,19 @@
 
 namespace pop3 {
 
-template <TransportPolicy Transport, AuthPolicy Auth, template <class> class Mailbox,
-          DigestPolicy Digest>
-  requires MailboxPolicy<Mailbox<Digest>>
+template <TransportPolicy Transport, AuthPolicy Auth, MailboxPolicy Mailbox>
 class Pop3Server;
+template <TransportPolicy Transport>
+class AuthorizationSession;
+template <TransportPolicy Transport, MailboxPolicy Mailbox>
+class TransactionSession;
 
 class FdTransport;
 class CryptAuth;
 class Md5;
 template <DigestPolicy Digest>
 class MboxMailbox;
+struct MailboxLocator;
 
 struct Limits;
 struct Credentials;

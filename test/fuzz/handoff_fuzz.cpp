@@ -71,7 +71,7 @@ void check_auth_result(std::string_view bytes, const pop3::posix::PrivsepConfig&
     status = word(bytes, 0), uid = word(bytes, 1), gid = word(bytes, 2), user = word(bytes, 3),
     maildrop = word(bytes, 4);
     if (status == 0) {
-      ok = user >= 1 && user < config.auth_buffer && maildrop >= 1 && maildrop <= d::max_maildrop &&
+      ok = user >= 1 && user < config.auth_buffer && maildrop <= d::max_maildrop &&
            uid != UINT32_MAX && gid != UINT32_MAX && bytes.size() == 20 + std::uint64_t{user} + maildrop;
     } else {
       ok = status <= 3 && uid == 0 && gid == 0 && user == 0 && maildrop == 0 && bytes.size() == 20;
@@ -82,7 +82,7 @@ void check_auth_result(std::string_view bytes, const pop3::posix::PrivsepConfig&
   POP3_FUZZ_CHECK(account.has_value() == (status == 0));
   if (account) {
     POP3_FUZZ_CHECK(account->user == bytes.substr(20, user));
-    POP3_FUZZ_CHECK(account->maildrop == bytes.substr(20 + user, maildrop));
+    POP3_FUZZ_CHECK(account->mailbox == bytes.substr(20 + user, maildrop));
     POP3_FUZZ_CHECK(account->uid == uid && account->gid == gid && !ec);
   } else {
     POP3_FUZZ_CHECK(ec == (status == 1 ? pop3::errc::auth_failed
@@ -115,7 +115,7 @@ void check_round_trips(pop3::fuzz::FuzzInput& input, const pop3::posix::PrivsepC
   std::error_code ec;
   POP3_FUZZ_CHECK(d::read_auth_result(fds[0], config, back, ec));
   ::close(fds[0]);
-  POP3_FUZZ_CHECK(back && back->user == sent->user && back->maildrop == sent->maildrop &&
+  POP3_FUZZ_CHECK(back && back->user == sent->user && back->mailbox == sent->mailbox &&
                   back->uid == 1000 && back->gid == 100);
 }
 

@@ -1,4 +1,8 @@
 // test/support/fakes.hpp: in-memory policies for driving Pop3Server without sockets or files.
+//
+//   auto state = std::make_shared<pop3::test::MemoryMailboxState>();
+//   state->messages = {"Subject: x\n\nbody\n"};
+//   pop3::test::TestServer server{pop3::test::ScriptTransport{"QUIT\r\n"}, {}, pop3::test::TestMailbox<>{state}};
 #pragma once
 
 #include <algorithm>
@@ -13,6 +17,7 @@
 
 #include "pop3/concepts.hpp"
 #include "pop3/error.hpp"
+#include "pop3/types.hpp"
 
 namespace pop3::test {
 
@@ -63,7 +68,7 @@ class ScriptTransport {
 };
 static_assert(TransportPolicy<ScriptTransport>);
 
-// One account: alice / secret, maildrop "mem:alice".
+// One account: alice / secret, with its own mailbox location "mem:alice".
 struct FixedAuth {
   std::optional<Account> authenticate(std::string_view user, std::string_view password,
                                       std::error_code& ec) {
@@ -90,8 +95,10 @@ struct MemoryMailboxState {
   unsigned verify_error_from = 1;
   std::optional<std::error_code> commit_error;
   std::optional<std::size_t> fail_data_at;  // data() fails at this offset (the file shrank)
+  std::vector<std::size_t> gone;            // data() reports errc::message_gone for these
   std::size_t chunk = 7;             // data() hands out this many bytes at a time
   unsigned verify_calls = 0;
+  std::string opened;  // the location open() was given
   std::vector<std::size_t> committed_deletions;
   bool committed = false;
 };
@@ -102,14 +109,15 @@ class MemoryMailbox {
  public:
   explicit MemoryMailbox(std::shared_ptr<MemoryMailboxState> state) : state_(std::move(state)) {}
 
-  void open(const Account&, std::error_code& ec) {
+  void open(std::string_view location, std::error_code& ec) {
+    state_->opened = location;
     if (state_->open_error) {
       ec = *state_->open_error;
       return;
     }
-    deleted_.assign(state_->messages.size(), false);
+    count_ = static_cast<std::uint32_t>(state_->messages.size());
   }
-  std::uint32_t count() const { return static_cast<std::uint32_t>(deleted_.size()); }
+  std::uint32_t count() const { return count_; }
   std::uint64_t size(MsgIndex i) const {
     const auto& m = state_->messages.at(i.value);
     const auto lines = std::count(m.begin(), m.end(), '\n') + (!m.empty() && m.back() != '\n');
@@ -133,6 +141,10 @@ class MemoryMailbox {
   }
   std::span<const char> data(MsgIndex i, std::uint64_t offset, std::error_code& ec) {
     const auto& m = state_->messages.at(i.value);
+    if (std::find(state_->gone.begin(), state_->gone.end(), i.value) != state_->gone.end()) {
+      ec = errc::message_gone;
+      return {};
+    }
     if (state_->fail_data_at && offset >= *state_->fail_data_at) {
       ec = errc::mailbox_changed;
       return {};
@@ -140,22 +152,19 @@ class MemoryMailbox {
     if (offset >= m.size()) return {};
     return {m.data() + offset, std::min<std::size_t>(state_->chunk, m.size() - offset)};
   }
-  void mark_deleted(MsgIndex i) { deleted_.at(i.value) = true; }
-  bool deleted(MsgIndex i) const { return deleted_.at(i.value); }
-  void reset_deleted() { std::fill(deleted_.begin(), deleted_.end(), false); }
-  void commit(std::error_code& ec) {
+  void commit(const DeletionSet& deletions, std::error_code& ec) {
     if (state_->commit_error) {
       ec = *state_->commit_error;
       return;
     }
     state_->committed = true;
-    for (std::size_t i = 0; i < deleted_.size(); ++i)
-      if (deleted_[i]) state_->committed_deletions.push_back(i);
+    for (std::uint32_t i = 0; i < deletions.messages(); ++i)
+      if (deletions.marked(MsgIndex{i})) state_->committed_deletions.push_back(i);
   }
 
  private:
   std::shared_ptr<MemoryMailboxState> state_;
-  std::vector<bool> deleted_;
+  std::uint32_t count_ = 0;
 };
 
 }  // namespace pop3::test

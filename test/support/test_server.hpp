@@ -7,8 +7,9 @@
 
 namespace pop3::test {
 
-template <class D>
+template <class D = FnvDigest>
 using TestMailbox = MemoryMailbox<D>;
-using TestServer = Pop3Server<ScriptTransport, FixedAuth, TestMailbox, FnvDigest>;
+static_assert(MailboxPolicy<TestMailbox<>>);
+using TestServer = Pop3Server<ScriptTransport, FixedAuth, TestMailbox<>>;
 
 }  // namespace pop3::test

@@ -1,11 +1,11 @@
 // pop3/auth/crypt.hpp: an AuthPolicy that checks passwords with crypt(3) (libxcrypt; link -lcrypt).
 //
-// Accounts come from the system (getpwnam + getspnam, maildrop = spool/user) or from a users file
-// in passwd format, `name:crypt-hash:uid:gid:mailbox` (pop3/auth/users_file.hpp). Needs root to
-// read /etc/shadow.
+// Accounts come from the system (getpwnam + getspnam) or from a users file in passwd format,
+// `name:crypt-hash:uid:gid:mailbox` (pop3/auth/users_file.hpp), whose mailbox field the Account
+// carries for the MailboxLocator (pop3/mailbox/locator.hpp). Needs root to read /etc/shadow.
 //
 //   std::string error;
-//   auto auth = pop3::CryptAuth::from_users_file("/etc/popa3d/users", "/var/mail", error);
+//   auto auth = pop3::CryptAuth::from_users_file("/etc/popa3d/users", error);
 //   if (!auth) die(error);   // "/etc/popa3d/users: line 3: uid is not a number"
 //
 // Refused like popa3d's crypt builds (spec 6.4): UID 0, an empty user or password, a hash that is
@@ -132,7 +132,7 @@ struct FoundAccount {
   std::string hash;
   std::uint32_t uid = 0;
   std::uint32_t gid = 0;
-  std::string maildrop;
+  std::string mailbox;  // a users file's own mailbox field; empty: the locator's rule
   std::optional<ShadowAging> aging;  // system accounts with a shadow entry
   FoundAccount() = default;
   FoundAccount(const FoundAccount&) = delete;
@@ -288,11 +288,11 @@ inline std::array<FileIdentity, 2> system_files_identity() {
 class CryptAuth {
  public:
   // System accounts: passwd + shadow (the hash comes from /etc/shadow when the passwd field is
-  // "x"); the maildrop is spool/user, the user name exactly as sent (spec section 2). Shadow
-  // is read here only for the methods in use, and in a child process (read_system_methods).
-  static std::optional<CryptAuth> system_accounts(std::string spool, std::string& error) {
+  // "x"). Shadow is read here only for the methods in use, and in a child process
+  // (read_system_methods).
+  static std::optional<CryptAuth> system_accounts(std::string& error) {
     CryptAuth auth;
-    if (!auth.set_spool(std::move(spool), error) || !auth.make_default_dummy(error)) return std::nullopt;
+    if (!auth.make_default_dummy(error)) return std::nullopt;
     if (::geteuid() != 0 && ::access("/etc/shadow", R_OK) != 0 && errno == EACCES) {
       error = "/etc/shadow is readable by root only: run as root, or use a users file";
       return std::nullopt;
@@ -305,9 +305,9 @@ class CryptAuth {
   // A users file (see UsersFile), loaded and validated now so that a bad file is a startup
   // error. Indexed without its hashes; each login reads the account's line again, and a file
   // changed since is indexed again, so edits apply without a restart.
-  static std::optional<CryptAuth> from_users_file(std::string path, std::string spool, std::string& error) {
+  static std::optional<CryptAuth> from_users_file(std::string path, std::string& error) {
     CryptAuth auth;
-    if (!auth.set_spool(std::move(spool), error) || !auth.make_default_dummy(error)) return std::nullopt;
+    if (!auth.make_default_dummy(error)) return std::nullopt;
     // Read again at each login, maybe after the daemon changed directory to "/".
     if (!path.empty() && path.front() != '/') {
       std::error_code ec;
@@ -400,21 +400,11 @@ class CryptAuth {
         return std::nullopt;
       }
     }
-    return Account{std::string(user), std::move(account.maildrop), account.uid, account.gid};
+    return Account{std::string(user), std::move(account.mailbox), account.uid, account.gid};
   }
 
  private:
   CryptAuth() = default;
-
-  bool set_spool(std::string spool, std::string& error) {
-    while (spool.size() > 1 && spool.back() == '/') spool.pop_back();
-    if (spool.empty() || spool.front() != '/') {
-      error = "mail spool \"" + spool + "\" is not an absolute path";
-      return false;
-    }
-    spool_ = std::move(spool);
-    return true;
-  }
 
   // What an unknown user is hashed with when no account has a usable hash: default yescrypt,
   // what Debian's passwd writes.
@@ -441,7 +431,7 @@ class CryptAuth {
     out.hash = entry.hash;
     out.uid = entry.uid;
     out.gid = entry.gid;
-    out.maildrop = entry.mailbox.empty() ? spool_ + "/" + user : entry.mailbox;
+    out.mailbox = entry.mailbox;
     return {};
   }
 
@@ -458,7 +448,6 @@ class CryptAuth {
       out.found = true;
       out.uid = pw.pw_uid;
       out.gid = pw.pw_gid;
-      out.maildrop = spool_ + "/" + user;
       // An identity that setresuid/setresgid would read as "unchanged" is never usable.
       id_ok = pw.pw_uid != static_cast<uid_t>(-1) && pw.pw_gid != static_cast<gid_t>(-1);
       shadowed = std::strcmp(pw.pw_passwd, "x") == 0;
@@ -479,7 +468,6 @@ class CryptAuth {
     return {};
   }
 
-  std::string spool_;
   std::optional<UsersFile> users_;  // empty: system accounts
   CryptMethods methods_;            // system accounts: the methods in use in shadow
   std::array<detail::FileIdentity, 2> system_ids_{};

@@ -1,7 +1,7 @@
 // pop3/auth/pam.hpp: an AuthPolicy that asks PAM, as Debian's popa3d does (Linux-PAM 1.4 or
 // later; link -lpam).
 //
-//   pop3::PamOptions options;   // spool /var/mail, service "popa3d"
+//   pop3::PamOptions options;   // service "popa3d"
 //   std::string error;
 //   auto auth = pop3::PamAuth::create(options, error);
 //   if (!auth) die(error);      // "PAM service name \"Popa3d\" is not a lower-case file name"
@@ -10,7 +10,8 @@
 // pam_authenticate and pam_acct_mgmt, both with PAM_DISALLOW_NULL_AUTHTOK, then pam_end. Only a
 // PAM_SUCCESS from both logs in, so an expired account, a password the system wants changed
 // (PAM_NEW_AUTHTOK_REQD), a pam_access or faillock refusal are refusals. The passwd entry then
-// gives the UID and GID; the maildrop is spool/USER, the name as sent. UID 0 is refused.
+// gives the UID and GID; the MailboxLocator finds the maildrop (the spool and the name as
+// sent). UID 0 is refused.
 //
 // Each call is self-contained: PAM modules keep state in the process (NSS and LDAP
 // connections, static buffers), which is why the daemon runs authenticate() as root in a
@@ -44,7 +45,6 @@
 namespace pop3 {
 
 struct PamOptions {
-  std::string spool = "/var/mail";  // the maildrop is spool/USER
   std::string service = "popa3d";   // Debian's popa3d service name: /etc/pam.d/popa3d
   // Empty: the system's configuration (/etc/pam.d). Otherwise a directory of service files read
   // instead (Linux-PAM's pam_start_confdir), for trying a stack, or a test, without /etc/pam.d.
@@ -172,12 +172,6 @@ class PamAuth {
  public:
   // Checks the options; std::nullopt with a one-line `error` if one is unusable.
   static std::optional<PamAuth> create(PamOptions options, std::string& error) {
-    std::string& spool = options.spool;
-    while (spool.size() > 1 && spool.back() == '/') spool.pop_back();
-    if (spool.empty() || spool.front() != '/') {
-      error = "mail spool \"" + spool + "\" is not an absolute path";
-      return std::nullopt;
-    }
     // Linux-PAM strips a path from the name and lowercases it: refuse what it would change.
     const std::string& service = options.service;
     bool service_ok = detail::pam_name_ok(service);
@@ -239,7 +233,7 @@ class PamAuth {
     } else if (status != PAM_SUCCESS || !id_ok) {
       ec = errc::auth_failed;
     } else {
-      account = Account{name, options_.spool + "/" + name, pw.pw_uid, pw.pw_gid};
+      account = Account{name, {}, pw.pw_uid, pw.pw_gid};
     }
 
     if (!account && exchange.delay_usec > 0) {

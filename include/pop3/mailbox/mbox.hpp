@@ -2,10 +2,11 @@
 //
 // Opens the file with lstat/open/fcntl as popa3d does and builds the message table
 // with MboxScanner over pread() windows. Messages are read in chunks into the
-// mailbox's own buffer; UPDATE compacts the file in place under an exclusive lock.
+// mailbox's own buffer; UPDATE compacts the file in place under an exclusive lock
+// (the moves are mbox_update.hpp's).
 //
-//   pop3::MboxMailbox<pop3::Md5> box{pop3::Limits{}};
-//   std::error_code ec; box.open(account, ec);
+//   pop3::MboxMailbox<> box{pop3::Limits{}};          // unique ids from MD5, as popa3d's
+//   std::error_code ec; box.open("/var/mail/alice", ec);
 //   if (!ec) for (auto c = box.data(pop3::MsgIndex{0}, 0, ec); !c.empty(); ) { /* ... */ }
 //
 // @par Concepts
@@ -13,8 +14,6 @@
 #pragma once
 
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,13 +36,14 @@
 #include <utility>
 #include <vector>
 
-#include "pop3/account.hpp"
 #include "pop3/concepts.hpp"
 #include "pop3/detail/huge_page_allocator.hpp"
 #include "pop3/digest/md5.hpp"
 #include "pop3/error.hpp"
 #include "pop3/limits.hpp"
 #include "pop3/mailbox/mbox_scan.hpp"
+#include "pop3/mailbox/mbox_update.hpp"
+#include "pop3/types.hpp"
 
 namespace pop3 {
 
@@ -73,10 +73,9 @@ inline void mbox_hold_past_mtime(std::time_t mtime) noexcept {
   }
 }
 
-// A read buffer of `bytes` bytes with its pages already in place: faulting a fresh 1 MiB
-// buffer in page by page on first use cost 5.8 ms per session on the project's VM, more
-// than reading 11 MB through it; one MADV_POPULATE_WRITE call does it for a fraction.
-// Null if out of memory.
+// A read buffer of `bytes` bytes with its pages already in place: faulting a fresh buffer in
+// page by page on first use costs more than one MADV_POPULATE_WRITE call (DESIGN.md, "Read
+// buffers"). Null if out of memory.
 inline std::unique_ptr<char[]> make_read_buffer(std::size_t bytes) noexcept {
   std::unique_ptr<char[]> buffer(new (std::nothrow) char[bytes]);
 #ifdef MADV_POPULATE_WRITE
@@ -92,9 +91,8 @@ inline std::unique_ptr<char[]> make_read_buffer(std::size_t bytes) noexcept {
 }
 
 // Bytes per pread() of the scan, of data()'s read-ahead and per block of the UPDATE copy;
-// popa3d uses 64 KiB (FILE_BUFFER_SIZE). Measured on the project's VM against 1 MiB:
-// the same speed on a 1.15 GB scan and on streaming, and 25% more sessions per second
-// over TCP, since each new session process pays for every page of the buffer.
+// popa3d uses 64 KiB (FILE_BUFFER_SIZE). Chosen over 1 MiB by measurement (DESIGN.md, "Read
+// buffers"): each new session process pays for every page of the buffer.
 inline constexpr std::size_t mbox_block = std::size_t{256} << 10;
 
 // Reads `n` bytes at `offset`, continuing after partial reads and EINTR. Returns the bytes
@@ -111,55 +109,11 @@ inline ssize_t mbox_pread(int fd, char* to, std::size_t n, std::uint64_t offset)
   return static_cast<ssize_t>(done);
 }
 
-// Copies `length` bytes at `from` to `to` (to <= from) in the same file, front to back,
-// so overlapping ranges move like memmove. A file shortened behind our lock gives a
-// short read, which is an I/O error here.
-inline bool mbox_move_down(int fd, std::uint64_t from, std::uint64_t length, std::uint64_t to,
-                           std::span<char> buffer) noexcept {
-  while (length > 0) {
-    const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(length, buffer.size()));
-    const ssize_t got = pread(fd, buffer.data(), want, static_cast<off_t>(from));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return false;
-    std::size_t done = 0;
-    while (done < static_cast<std::size_t>(got)) {
-      const ssize_t put = pwrite(fd, buffer.data() + done, static_cast<std::size_t>(got) - done,
-                                 static_cast<off_t>(to + done));
-      if (put < 0 && errno == EINTR) continue;
-      if (put <= 0) return false;
-      done += static_cast<std::size_t>(put);
-    }
-    from += done;
-    to += done;
-    length -= done;
-  }
-  return true;
-}
-
-// Blocks every signal that can be blocked usefully while UPDATE rewrites the file, as
-// popa3d does, so a signal cannot leave a half-compacted mailbox. Synchronous fault
-// signals are left alone: blocking them does not stop them, it only makes them fatal.
-class MboxSignalBlock {
- public:
-  MboxSignalBlock() noexcept {
-    sigset_t all;
-    sigfillset(&all);
-    for (int s : {SIGBUS, SIGSEGV, SIGFPE, SIGILL}) sigdelset(&all, s);
-    pthread_sigmask(SIG_BLOCK, &all, &saved_);
-  }
-  ~MboxSignalBlock() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
-  MboxSignalBlock(const MboxSignalBlock&) = delete;
-  MboxSignalBlock& operator=(const MboxSignalBlock&) = delete;
-
- private:
-  sigset_t saved_;
-};
-
 }  // namespace detail
 
 /// An mbox maildrop (popa3d 1.0.3, spec sections 8, 9 and 12).
 ///
-/// - open(): a missing file or one of size 0 is an empty mailbox that is never
+/// - open(location): the location is the file's path. A missing file or one of size 0 is an empty mailbox that is never
 ///   opened or created; anything but a regular file (symlinks included) is refused.
 ///   The table is built under a shared lock by MboxScanner, fed 256 KiB pread() windows.
 /// - data() reads a message into the mailbox's buffer, at most chunk_bytes at a time.
@@ -171,17 +125,16 @@ class MboxSignalBlock {
 /// A truncation by a program that ignores locks shows up as a short read: data(),
 /// verify() and commit() then report errc::mailbox_changed.
 ///
-/// Why pread() and not mmap(): measured on the CI machine with a 1.15 GB mailbox, the
-/// scan runs at 3.65 GB/s through 1 MiB pread() windows and at 1.15 GB/s through a
-/// mapping (the first touch of each mapped page costs more than copying it), and
-/// streaming every message from a mapping whose pages are released behind the reader
-/// runs at 619 MB/s. Reading also leaves no SIGBUS to guard against.
+/// pread() and not mmap(): faster on the machines measured, and no SIGBUS to guard against
+/// (DESIGN.md, "Why pread and not mmap").
 ///
-/// Memory: 48 bytes per message for the table (MboxMessage with a 16-byte digest), one
-/// bit per message for deletions, and one buffer of mbox_block + max_carry bytes,
-/// allocated at the first open() of a non-empty file and reused by the scan, data(),
-/// verify() and commit(); verify() briefly holds a second table.
-template <DigestPolicy Digest>
+/// Digest: the hash of the unique ids (DigestPolicy); MD5 gives popa3d's UIDLs.
+///
+/// Memory: 48 bytes per message for the table (MboxMessage with a 16-byte digest) and one
+/// buffer of mbox_block + max_carry bytes, allocated at the first open() of a non-empty
+/// file and reused by the scan, data(), verify() and commit(); verify() briefly holds a
+/// second table.
+template <DigestPolicy Digest = Md5>
 class MboxMailbox {
  public:
   // Largest span data() returns, so the engine can flush between chunks of a large message.
@@ -194,8 +147,6 @@ class MboxMailbox {
         fd_(std::exchange(other.fd_, -1)),
         buffer_(std::move(other.buffer_)),
         table_(std::move(other.table_)),
-        deleted_(std::move(other.deleted_)),
-        deleted_count_(std::exchange(other.deleted_count_, 0)),
         login_size_(std::exchange(other.login_size_, 0)),
         mtime_(other.mtime_),
         stale_(std::exchange(other.stale_, false)),
@@ -210,8 +161,6 @@ class MboxMailbox {
       drop_window();
       other.drop_window();
       table_ = std::move(other.table_);
-      deleted_ = std::move(other.deleted_);
-      deleted_count_ = std::exchange(other.deleted_count_, 0);
       login_size_ = std::exchange(other.login_size_, 0);
       mtime_ = other.mtime_;
       stale_ = std::exchange(other.stale_, false);
@@ -227,10 +176,16 @@ class MboxMailbox {
   // Spec 9.1. ec: errc::mailbox_refused (not a regular file, not mbox, over the limits)
   // or errc::mailbox_io (cannot stat, open, lock or read it, it shrank while we read, or
   // there is no memory for its table).
-  void open(const Account& account, std::error_code& ec) {
+  void open(std::string_view location, std::error_code& ec) {
     ec.clear();
     close_all();
-    const char* path = account.maildrop.c_str();
+    try {
+      path_.assign(location);
+    } catch (const std::bad_alloc&) {
+      ec = errc::mailbox_io;
+      return;
+    }
+    const char* path = path_.c_str();
     struct stat st {};
     if (lstat(path, &st) != 0) {
       if (errno != ENOENT) ec = errc::mailbox_io;
@@ -267,12 +222,6 @@ class MboxMailbox {
     if (ec) return fail(ec, errc::mailbox_io);
     if (status != ScanStatus::ok) return fail(ec, errc::mailbox_refused);
     table_.shrink_to_fit();  // keep the table at sizeof(MboxMessage) per message
-    try {
-      deleted_.assign(table_.size(), false);
-      path_ = account.maildrop;
-    } catch (const std::bad_alloc&) {
-      return fail(ec, errc::mailbox_io);
-    }
 
     login_size_ = size;
     mtime_ = st.st_mtim.tv_sec;
@@ -354,18 +303,6 @@ class MboxMailbox {
     return {buffer_.get() + (begin - window_begin_), n};
   }
 
-  void mark_deleted(MsgIndex i) noexcept {
-    if (!deleted_[i.value]) {
-      deleted_[i.value] = true;
-      ++deleted_count_;
-    }
-  }
-  [[nodiscard]] bool deleted(MsgIndex i) const noexcept { return deleted_[i.value]; }
-  void reset_deleted() noexcept {
-    std::fill(deleted_.begin(), deleted_.end(), false);
-    deleted_count_ = 0;
-  }
-
   // Spec section 8. Nothing marked deleted: the file is not touched, not even locked.
   // ec: errc::mailbox_changed (conflict, or the path no longer names the file opened: no
   // file touched), errc::mailbox_io (lock, check or write failed, or mail appended without
@@ -373,9 +310,10 @@ class MboxMailbox {
   // popa3d).
   // Afterwards the table no longer describes the file: verify(), data() and commit()
   // report errc::mailbox_changed.
-  void commit(std::error_code& ec) {
+  void commit(const DeletionSet& deletions, std::error_code& ec) {
     ec.clear();
-    if (deleted_count_ == 0) return;
+    assert(deletions.messages() == count());
+    if (deletions.count() == 0) return;
     if (stale_) {
       ec = errc::mailbox_changed;
       return;
@@ -385,7 +323,7 @@ class MboxMailbox {
       return;
     }
     std::optional<detail::MboxSignalBlock> no_signals;
-    update_locked(ec, no_signals);
+    update_locked(deletions, ec, no_signals);
     detail::mbox_lock(fd_, F_UNLCK);
   }  // signals are unblocked here, after the unlock
 
@@ -402,9 +340,6 @@ class MboxMailbox {
   static constexpr std::uint64_t parallel_scan_min = std::uint64_t{32} << 20;
   static constexpr std::uint64_t parallel_split_search = std::uint64_t{16} << 20;
   static_assert(chunk_bytes <= buffer_bytes && detail::mbox_block <= buffer_bytes);
-  // Size checks at UPDATE once the kept mail has moved (move_arrivals()): each one after
-  // the first runs only if mail arrived, without the lock, during the move before it.
-  static constexpr unsigned max_arrival_checks = 64;
 
   void fail(std::error_code& ec, errc e) noexcept {
     close_all();  // closing the descriptor also drops our fcntl lock
@@ -417,8 +352,6 @@ class MboxMailbox {
     fd_ = -1;
     table_.clear();
     table_.shrink_to_fit();
-    deleted_.clear();
-    deleted_count_ = 0;
     login_size_ = 0;
     mtime_ = 0;
     stale_ = false;
@@ -612,9 +545,10 @@ class MboxMailbox {
   }
 
   // Under the exclusive lock: check that the path still names the file, check as verify()
-  // does, then compact in place.
+  // does, then compact in place (mbox_update.hpp).
   // Blocks signals through `no_signals`, which the caller ends after unlocking (popa3d order).
-  void update_locked(std::error_code& ec, std::optional<detail::MboxSignalBlock>& no_signals) {
+  void update_locked(const DeletionSet& deletions, std::error_code& ec,
+                     std::optional<detail::MboxSignalBlock>& no_signals) {
     struct stat st {};
     if (fstat(fd_, &st) != 0) {
       ec = errc::mailbox_io;
@@ -634,58 +568,15 @@ class MboxMailbox {
     const std::span<char> block(buffer_.get(), detail::mbox_block);
     stale_ = true;  // from here on the file no longer matches the table
     no_signals.emplace();
-
-    // The raw extent of a message runs from its From line to the next From line (so it
-    // keeps the blank separator line), or to the login size for the last one.
-    std::size_t k = 0;
-    while (k < table_.size() && !deleted_[k]) ++k;  // messages before the first deletion stay put
-    std::uint64_t to = table_[k].from_offset;
-    bool ok = true;
-    while (ok && k < table_.size()) {
-      if (deleted_[k]) {
-        ++k;
-        continue;
-      }
-      const std::uint64_t from = table_[k].from_offset;  // a run of kept messages moves at once
-      while (k < table_.size() && !deleted_[k]) ++k;
-      const std::uint64_t length = (k < table_.size() ? table_[k].from_offset : login_size_) - from;
-      ok = detail::mbox_move_down(fd_, from, length, to, block);
-      to += length;
-    }
-    // Mail delivered during the session follows the kept messages.
-    if (!ok || !move_arrivals(to, block) || ftruncate(fd_, static_cast<off_t>(to)) != 0 || fsync(fd_) != 0)
+    const auto from_offset = [this](std::uint32_t k) { return table_[k].from_offset; };
+    if (!detail::mbox_compact(fd_, count(), from_offset, deletions, login_size_, limits_.max_mailbox_bytes, block))
       ec = errc::mailbox_io;
-  }
-
-  // Moves every byte past login_size_ down to `to`, advancing `to`. A program that appends
-  // without the lock may add mail at any moment, so the size is checked again after each
-  // move and what arrived is moved in turn, until a check finds nothing new; that fstat is
-  // then the last system call before the caller's ftruncate, as popa3d's last read() is.
-  // False if a move failed, the file shrank under us, or it was still growing at the last
-  // of max_arrival_checks checks or had grown past max_mailbox_bytes (these bound the
-  // work): the caller must not truncate then, which would cut off mail; the file keeps
-  // stale bytes between the kept mail and the arrivals, but loses nothing.
-  bool move_arrivals(std::uint64_t& to, std::span<char> block) {
-    std::uint64_t from = login_size_;
-    for (unsigned check = 0; check < max_arrival_checks; ++check) {
-      struct stat st {};
-      if (fstat(fd_, &st) != 0) return false;
-      const auto size = static_cast<std::uint64_t>(st.st_size);
-      if (size == from) return true;
-      if (size < from || size > limits_.max_mailbox_bytes) return false;
-      if (!detail::mbox_move_down(fd_, from, size - from, to, block)) return false;
-      to += size - from;
-      from = size;
-    }
-    return false;
   }
 
   Limits limits_;
   int fd_ = -1;
   std::unique_ptr<char[]> buffer_;  // buffer_bytes; see the class comment
   Table table_;
-  std::vector<bool> deleted_;
-  std::uint32_t deleted_count_ = 0;
   std::uint64_t login_size_ = 0;    // bytes scanned at open: the extent the table describes
   std::time_t mtime_ = 0;           // whole seconds, as popa3d compares it
   bool stale_ = false;              // commit() rewrote the file, or data() found it shorter
@@ -697,6 +588,6 @@ class MboxMailbox {
   void drop_window() noexcept { window_begin_ = window_end_ = 0; }
 };
 
-static_assert(MailboxPolicy<MboxMailbox<Md5>>, "MboxMailbox must satisfy MailboxPolicy");
+static_assert(MailboxPolicy<MboxMailbox<>>, "MboxMailbox must satisfy MailboxPolicy");
 
 }  // namespace pop3

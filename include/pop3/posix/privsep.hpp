@@ -13,15 +13,16 @@
 //   2. root reads at most Limits::auth_buffer bytes of user and password (popa3d's
 //      AUTH_BUFFER_SIZE) and the pending bytes, and reaps the child. It forks again: that child,
 //      still root, calls the Auth policy (account lookup, crypt, account checks), writes back a
-//      small typed result (status, UID, GID, maildrop, user) and exits, so that no hash, no
+//      small typed result (status, UID, GID, mailbox, user) and exits, so that no hash, no
 //      line of /etc/shadow and no library buffer that held one outlives the check (popa3d
 //      does its lookup and crypt in a child too). root trusts only a well-formed result from
 //      a child that exited 0.
 //   3. On success it drops to the account for good (UID 0 is refused once more) and runs
-//      server.transact(). On failure it drops as the child did, waits the failure delay, and
-//      sends server.refuse_login().
+//      server.transact(), which finds the maildrop with the server's MailboxLocator. On
+//      failure it drops as the child did, waits the failure delay, and sends
+//      server.refuse_login().
 // Started as an ordinary user there is no separation (run_unprivileged_session): the whole
-// session runs as that user, who can open only the mailboxes that user may open.
+// session runs as that user through serve_phases(), the path Pop3Server::serve() takes.
 // Nothing here uses signals for control flow (popa3d's siglongjmp would skip destructors).
 #pragma once
 
@@ -34,7 +35,6 @@
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <array>
@@ -55,6 +55,7 @@
 #include "pop3/limits.hpp"
 #include "pop3/log.hpp"
 #include "pop3/protocol/line.hpp"
+#include "pop3/session/login.hpp"
 
 namespace pop3::posix {
 
@@ -216,53 +217,38 @@ inline void log_line(const LogSink& log, LogPriority priority, const std::string
   if (log) log(priority, message);
 }
 
-// Spec section 15: the user name when it exists (also for root and UID 0), as Pop3Server::serve().
-inline void log_refusal(const LogSink& log, const std::string& user, std::error_code ec) {
-  if (ec == errc::auth_backend) {
-    log_line(log, LogPriority::crit, "Account database not readable while authenticating " + user);
-  }
-  log_line(log, LogPriority::notice,
-           ec == errc::auth_failed ? "Authentication failed for " + user
-                                   : std::string("Authentication failed for UNKNOWN USER"));
-}
-
-// The Auth policy's answer, with UID 0 refused whatever the policy said (popa3d refuses root).
+// The Auth policy's answer, with UID 0 refused whatever the policy said (check_login).
 template <class Server>
 std::optional<Account> check_password(Server& server, Credentials& credentials, std::error_code& ec) {
-  std::optional<Account> account = server.auth().authenticate(credentials.user, credentials.password, ec);
-  credentials.wipe();
-  if (account && account->uid == 0) {
-    account.reset();
-    ec = errc::auth_failed;
-  }
-  return account;
+  return check_login(server.auth(), credentials, ec);
 }
 
-// The auth child -> root result: five 32-bit words (status, UID, GID, user length, maildrop
-// length), then the user and the maildrop bytes; a refusal has only its status, the other
-// words 0. Native byte order, as for the handoff.
+// The auth child -> root result: five 32-bit words (status, UID, GID, user length, mailbox
+// length), then the user and the mailbox bytes (Account::mailbox, empty when the locator's
+// rule applies); a refusal has only its status, the other words 0. Native byte order, as for
+// the handoff.
 enum class AuthStatus : std::uint32_t { account = 0, auth_failed = 1, unknown_user = 2, auth_backend = 3 };
 inline constexpr std::size_t auth_result_header = 5 * sizeof(std::uint32_t);
-// PATH_MAX: no longer maildrop could be opened.
+// PATH_MAX: no longer mailbox could be opened.
 inline constexpr std::size_t max_maildrop = 4096;
 
 inline bool write_auth_result(int fd, const std::optional<Account>& account, std::error_code ec) {
   std::array<std::uint32_t, 5> words{};
   if (account) {
     words = {static_cast<std::uint32_t>(AuthStatus::account), account->uid, account->gid,
-             static_cast<std::uint32_t>(account->user.size()), static_cast<std::uint32_t>(account->maildrop.size())};
+             static_cast<std::uint32_t>(account->user.size()), static_cast<std::uint32_t>(account->mailbox.size())};
   } else {
     words[0] = static_cast<std::uint32_t>(ec == errc::auth_failed    ? AuthStatus::auth_failed
                                           : ec == errc::unknown_user ? AuthStatus::unknown_user
                                                                      : AuthStatus::auth_backend);
   }
   std::string message(reinterpret_cast<const char*>(words.data()), auth_result_header);
-  if (account) message.append(account->user).append(account->maildrop);
+  if (account) message.append(account->user).append(account->mailbox);
   return write_all(fd, message.data(), message.size());
 }
 
 // Reads the auth child's result, trusting none of it: a known status, lengths within bounds
-// (the user within the handoff's, a non-empty maildrop within PATH_MAX), an identity that
+// (the user within the handoff's, the mailbox within PATH_MAX), an identity that
 // setresuid would not read as "unchanged", and nothing after the message. false: malformed.
 inline bool read_auth_result(int fd, const PrivsepConfig& config, std::optional<Account>& account,
                              std::error_code& ec) {
@@ -281,7 +267,7 @@ inline bool read_auth_result(int fd, const PrivsepConfig& config, std::optional<
                                                                           : errc::auth_backend;
     return true;
   }
-  if (user_size == 0 || user_size >= config.auth_buffer || maildrop_size == 0 || maildrop_size > max_maildrop ||
+  if (user_size == 0 || user_size >= config.auth_buffer || maildrop_size > max_maildrop ||
       uid == UINT32_MAX || gid == UINT32_MAX) {
     return false;
   }
@@ -343,29 +329,6 @@ std::optional<Account> check_password_in_child(Server& server, Credentials& cred
     ec = errc::auth_failed;
   }
   return account;
-}
-
-inline timespec monotonic_now() noexcept {
-  timespec now{};
-  ::clock_gettime(CLOCK_MONOTONIC, &now);
-  return now;
-}
-
-// Waits until `delay` after `since` (when the credentials arrived, before they were checked)
-// before a refusal is sent, on the monotonic clock, through signals. Counting from before the
-// check makes every refusal take the same time whatever the check cost (a hash, a PAM stack's
-// own failure delay), as long as the check is shorter than the delay.
-inline void failure_pause(std::chrono::milliseconds delay, const timespec& since) {
-  if (delay.count() <= 0) return;
-  timespec deadline = since;
-  const auto total_ns = static_cast<long long>(deadline.tv_nsec) + (delay.count() % 1000) * 1000000LL;
-  deadline.tv_sec += static_cast<time_t>(delay.count() / 1000 + total_ns / 1000000000LL);
-  deadline.tv_nsec = static_cast<long>(total_ns % 1000000000LL);
-  // The deadline is absolute, so each interruption resumes the same wait; the count bounds
-  // a storm of signals.
-  for (int i = 0; i < 10000; ++i) {
-    if (::clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, nullptr) != EINTR) break;
-  }
 }
 
 }  // namespace detail
@@ -500,7 +463,7 @@ int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSi
     return child_ok ? 0 : 1;
   }
 
-  const timespec received = detail::monotonic_now();
+  const auto received = std::chrono::steady_clock::now();
   std::error_code ec = errc::auth_backend;
   std::optional<Account> account;
   if (handoff == detail::Handoff::ok) {
@@ -511,7 +474,7 @@ int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSi
   }
 
   if (account) {
-    detail::log_line(log, LogPriority::info, "Authentication passed for " + credentials.user);
+    log_login_passed(log, credentials.user);
     if (!detail::drop_privileges(account->uid, account->gid, nullptr, failed)) {
       detail::log_line(log, LogPriority::crit, failed);
       return 1;
@@ -525,31 +488,20 @@ int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSi
     detail::log_line(log, LogPriority::crit, failed);
     return 1;
   }
-  detail::failure_pause(config.failure_delay, received);
+  wait_failure_delay(received, config.failure_delay);
   (void)server.refuse_login();
-  if (handoff == detail::Handoff::ok) detail::log_refusal(log, credentials.user, ec);
+  if (handoff == detail::Handoff::ok) log_login_refused(log, credentials.user, ec);
   return handoff == detail::Handoff::ok ? 0 : 1;
 }
 
 // One session without root: no second process, no chroot, no change of identity. The account's
 // UID and GID are not used (only UID 0 is still refused); mailboxes open with this user's rights.
-// A refusal comes `failure_delay` after the PASS, as in run_privsep_session.
+// The same path as Pop3Server::serve() (serve_phases): a refusal comes `failure_delay` after the
+// PASS, as in run_privsep_session.
 template <class Server>
 int run_unprivileged_session(Server& server, const LogSink& log,
                              std::chrono::milliseconds failure_delay = default_failure_delay) {
-  std::error_code ec;
-  auto credentials = server.authorize(ec);
-  if (!credentials) return 0;
-  const timespec received = detail::monotonic_now();
-  const std::optional<Account> account = detail::check_password(server, *credentials, ec);
-  if (account) {
-    detail::log_line(log, LogPriority::info, "Authentication passed for " + credentials->user);
-    (void)server.transact(*account, credentials->pending);
-    return 0;
-  }
-  detail::failure_pause(failure_delay, received);
-  (void)server.refuse_login();
-  detail::log_refusal(log, credentials->user, ec);
+  (void)serve_phases(server, log, {}, failure_delay);
   return 0;
 }
 

@@ -3,9 +3,9 @@
 // popa3d's splitting rules (spec section 5): the verb ends at the first
 // space, arguments are separated by single spaces, numbers read like strtol.
 //
-//   auto cmd = pop3::split_command("TOP 1 10");
-//   auto n = pop3::next_argument(cmd.params, 40);          // "1"
-//   auto k = pop3::parse_line_count(n.value_or(""), 40);   // ...
+//   auto cmd = pop3::split_command("TOP 1 10");                     // verb "TOP"
+//   auto n = pop3::parse_msg_number(*pop3::next_argument(cmd.params, 40), 3);   // MsgNumber{1}
+//   auto k = pop3::parse_number(*pop3::next_argument(cmd.params, 40));         // 10
 #pragma once
 
 #include <cstddef>

@@ -83,8 +83,9 @@ class LineReader {
     return finish_line(/*at_lf=*/false);
   }
 
-  // Client bytes read but not yet consumed as lines (handed to the TRANSACTION process).
-  // Only meaningful between lines, which is where the engine asks for it.
+  // Client bytes read but not yet consumed as lines: the read-ahead that the next layer takes
+  // over (the TRANSACTION phase after PASS). Only meaningful between lines, which is where
+  // the engine asks for it.
   [[nodiscard]] std::string_view pending() const noexcept {
     assert(total_ == 0);
     return {buffer_.data() + pos_, end_ - pos_};
@@ -96,8 +97,10 @@ class LineReader {
     detail::secure_zero(line_);
   }
 
-  // Forgets every byte held (the next phase starts from handed-over bytes).
-  void clear() noexcept {
+  // Forgets every byte held, a partial line included: after STLS the plaintext read ahead
+  // must not run as commands over TLS (RFC 2595 s.4), and a phase that takes over starts
+  // from the bytes it was handed.
+  void discard() noexcept {
     pos_ = end_ = 0;
     reset_line();
   }

@@ -1,0 +1,86 @@
+// pop3/session/login.hpp: what happens between the two phases, wherever they run: the
+// password check (UID 0 refused whatever the Auth policy says), its log lines, the failure
+// delay, and serve_phases(), the one composition of both phases in a single process.
+//
+//   std::optional<pop3::Account> a = pop3::check_login(auth, credentials, ec);   // wipes the password
+//   if (!a) pop3::log_login_refused(log, credentials.user, ec);
+//   std::error_code why = pop3::serve_phases(server, log, {}, std::chrono::seconds{2});
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+
+#include "pop3/account.hpp"
+#include "pop3/concepts.hpp"
+#include "pop3/credentials.hpp"
+#include "pop3/error.hpp"
+#include "pop3/log.hpp"
+
+namespace pop3 {
+
+// The Auth policy's answer, with UID 0 refused (popa3d never serves root). The password is
+// wiped as soon as the policy has seen it.
+template <AuthPolicy Auth>
+std::optional<Account> check_login(Auth& auth, Credentials& credentials, std::error_code& ec) {
+  ec.clear();
+  std::optional<Account> account = auth.authenticate(credentials.user, credentials.password, ec);
+  credentials.wipe();
+  if (account && account->uid == 0) {
+    account.reset();
+    ec = errc::auth_failed;
+  }
+  return account;
+}
+
+inline void log_login_passed(const LogSink& log, const std::string& user) {
+  if (log) log(LogPriority::info, "Authentication passed for " + user);
+}
+
+// Spec section 15: the user name when it exists (also for root and UID 0), "UNKNOWN USER"
+// otherwise; a database that could not be read is also logged at crit.
+inline void log_login_refused(const LogSink& log, const std::string& user, const std::error_code& why) {
+  if (!log) return;
+  if (why == errc::auth_backend) log(LogPriority::crit, "Account database not readable while authenticating " + user);
+  log(LogPriority::notice, why == errc::auth_failed ? "Authentication failed for " + user
+                                                    : std::string("Authentication failed for UNKNOWN USER"));
+}
+
+// Waits until `delay` after `received` (when the password arrived, before it was checked), so
+// that every refusal takes the same time whatever the check cost (a hash, a PAM stack's own
+// delay), as Debian's PAM build and Dovecot's auth_failure_delay do. 0: no wait.
+inline void wait_failure_delay(std::chrono::steady_clock::time_point received, std::chrono::milliseconds delay) {
+  if (delay.count() > 0) std::this_thread::sleep_until(received + delay);
+}
+
+/// The phases of one session, as serve_phases() drives them (Pop3Server, or a stand-in):
+///   s.authorize(ec, read_ahead) -> std::optional<Credentials> : AUTHORIZATION
+///   s.auth()                    -> an AuthPolicy&              : checks the password
+///   s.refuse_login()                                            : the refusal's reply
+///   s.transact(account, pending) -> std::error_code             : TRANSACTION and UPDATE
+/// Both phases in this process, with no change of identity: AUTHORIZATION from `read_ahead`
+/// on, the check, then TRANSACTION, or the refusal `failure_delay` after the password came.
+/// Returns why the session ended ({} after QUIT or a refused login).
+template <class Phases>
+std::error_code serve_phases(Phases& s, const LogSink& log, std::string_view read_ahead,
+                             std::chrono::milliseconds failure_delay) {
+  std::error_code ec;
+  auto credentials = s.authorize(ec, read_ahead);
+  if (!credentials) return ec;
+  const auto received = std::chrono::steady_clock::now();
+  const std::optional<Account> account = check_login(s.auth(), *credentials, ec);
+  if (account) {
+    log_login_passed(log, credentials->user);
+    return s.transact(*account, credentials->pending);
+  }
+  // popa3d's order: the reply, then the log line.
+  wait_failure_delay(received, failure_delay);
+  (void)s.refuse_login();
+  log_login_refused(log, credentials->user, ec);
+  return {};
+}
+
+}  // namespace pop3
