@@ -1,10 +1,13 @@
 // popa3d: the POP3 daemon, a drop-in replacement for popa3d 1.0.3 built on the pop3 library.
-// This file only parses options and composes the engine; see man/popa3d.8.
-#include <getopt.h>
+// This file reads the options (their table is options.hpp) and composes the engine; see
+// man/popa3d.8.
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include <charconv>
+#include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -13,6 +16,9 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "config_file.hpp"
+#include "options.hpp"
 
 #include "pop3/auth/crypt.hpp"
 #include "pop3/auth/pam.hpp"
@@ -52,225 +58,161 @@ std::string client_address(int fd) {
 
 using Popa3d = pop3::Pop3Server<pop3::FdTransport, DaemonAuth, pop3::MboxMailbox, pop3::Md5>;
 
-struct Options {
-  bool daemon = false;
-  bool version = false;
-  bool help = false;
-  std::vector<std::string> listen;  // empty: every IPv4 and IPv6 address
-  unsigned port = 110;
-  std::string spool = "/var/mail";
-  std::string users_file;  // empty: system accounts
-  bool pam = false;        // --auth pam
-  std::string pam_service = "popa3d";
-  std::string pam_confdir;  // empty: /etc/pam.d
-  unsigned max_sessions = 500;
-  unsigned max_per_source = 50;
-  unsigned timeout = 600;
-  unsigned failure_delay = 2;  // seconds before the -ERR of a refused login
-  bool foreground = false;
-  bool use_stderr = false;
-  std::string user = "popa3d";
-  std::string chroot_dir = "/var/empty";
-};
-
-constexpr const char* usage_text =
-    "Usage: popa3d [-D [--foreground] [--listen ADDR]... [--port N] [--max-sessions N]\n"
-    "              [--max-per-source N]] [--spool DIR] [--users-file FILE] [--timeout SECONDS]\n"
-    "              [--user NAME] [--chroot DIR] [--failure-delay SECONDS] [--stderr]\n"
-    "              [--auth crypt|pam] [--pam-service NAME] [--pam-confdir DIR]\n"
-    "       popa3d -V | -h\n"
-    "Without -D, serves one POP3 session on standard input and output (inetd).\n"
-    "\n"
-    "  -D, --daemon           standalone daemon: listen and fork one process per connection\n"
-    "      --foreground       with -D: do not detach (for a service manager)\n"
-    "      --listen ADDR      with -D: address to listen on, repeatable (default: all IPv4 and IPv6)\n"
-    "      --port N           with -D: TCP port (default 110)\n"
-    "      --max-sessions N   with -D: sessions at once (default 500)\n"
-    "      --max-per-source N with -D: sessions at once from one address (default 50)\n"
-    "      --spool DIR        mail spool directory; mailbox = DIR/USER (default /var/mail)\n"
-    "      --users-file FILE  accounts from FILE (name:crypt-hash:uid:gid:mailbox), not the system\n"
-    "      --auth crypt|pam   check passwords with crypt(3) (default), or ask PAM\n"
-    "      --pam-service NAME with --auth pam: the PAM service (default popa3d, /etc/pam.d/popa3d)\n"
-    "      --pam-confdir DIR  with --auth pam: read the service from DIR, not from /etc/pam.d\n"
-    "      --timeout SECONDS  idle time before a session is closed (default 600)\n"
-    "      --user NAME        unprivileged user for the login phase (default popa3d)\n"
-    "      --chroot DIR       empty directory for the login phase (default /var/empty)\n"
-    "      --failure-delay SECONDS\n"
-    "                         wait before refusing a login (default 2, 0 = no wait)\n"
-    "      --stderr           log to standard error instead of syslog\n"
-    "  -V, --version          print the version and exit\n"
-    "  -h, --help             print this help and exit\n"
-    "See popa3d(8).\n";
-
-enum LongOnly : int {
-  opt_listen = 256, opt_port, opt_spool, opt_users_file, opt_max_sessions, opt_max_per_source,
-  opt_timeout, opt_foreground, opt_stderr, opt_user, opt_chroot, opt_failure_delay,
-  opt_auth, opt_pam_service, opt_pam_confdir,
-};
-
-// A decimal number in [min, max], nothing else (no sign, no blanks, no trailing text).
-bool parse_number(const char* text, unsigned min, unsigned max, unsigned& value) {
-  const std::string_view s{text};
-  if (s.empty() || s.front() < '0' || s.front() > '9') return false;
-  unsigned v = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc{} || end != s.data() + s.size() || v < min || v > max) return false;
-  value = v;
-  return true;
+// The config file's bytes into `bytes`. It must be a regular file owned by root (or by the
+// user running popa3d) that neither group nor others can write: it names the files,
+// directories and PAM modules that root uses. `found` false: `path` does not exist, which is
+// no error unless `must_exist`.
+bool read_config_file(const std::string& path, bool must_exist, std::string& bytes, bool& found, std::string& error) {
+  // A settings file is a few hundred bytes; far more is not one.
+  constexpr std::size_t max_size = 65536;
+  found = false;
+  // O_NONBLOCK: a FIFO put in its place opens at once, and is refused below.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    if (err == ENOENT && !must_exist) return true;
+    error = path + ": " + std::strerror(err);
+    return false;
+  }
+  found = true;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    error = path + ": " + std::strerror(errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    error = path + ": not a regular file";
+  } else if ((st.st_uid != 0 && st.st_uid != ::geteuid()) || (st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
+    error = path + ": must be owned by root (or by the user running popa3d) and not writable by group or others";
+  } else if (static_cast<std::size_t>(st.st_size) > max_size) {
+    error = path + ": larger than " + std::to_string(max_size) + " bytes";
+  } else {
+    bytes.resize(max_size + 1);
+    std::size_t size = 0;
+    for (;;) {
+      const ssize_t n = ::read(fd, bytes.data() + size, bytes.size() - size);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        error = path + ": " + std::strerror(errno);
+        break;
+      }
+      size += static_cast<std::size_t>(n);
+      if (n == 0 || size == bytes.size()) break;
+    }
+    bytes.resize(size);
+    if (error.empty() && size > max_size) error = path + ": larger than " + std::to_string(max_size) + " bytes";
+  }
+  ::close(fd);
+  return error.empty();
 }
 
-// 0: parsed; otherwise prints one line on stderr and returns the exit status (2).
-int parse_options(int argc, char** argv, Options& o) {
-  static const option long_options[] = {
-      {"daemon", no_argument, nullptr, 'D'},
-      {"version", no_argument, nullptr, 'V'},
-      {"help", no_argument, nullptr, 'h'},
-      {"listen", required_argument, nullptr, opt_listen},
-      {"port", required_argument, nullptr, opt_port},
-      {"spool", required_argument, nullptr, opt_spool},
-      {"users-file", required_argument, nullptr, opt_users_file},
-      {"auth", required_argument, nullptr, opt_auth},
-      {"pam-service", required_argument, nullptr, opt_pam_service},
-      {"pam-confdir", required_argument, nullptr, opt_pam_confdir},
-      {"max-sessions", required_argument, nullptr, opt_max_sessions},
-      {"max-per-source", required_argument, nullptr, opt_max_per_source},
-      {"timeout", required_argument, nullptr, opt_timeout},
-      {"foreground", no_argument, nullptr, opt_foreground},
-      {"stderr", no_argument, nullptr, opt_stderr},
-      {"user", required_argument, nullptr, opt_user},
-      {"chroot", required_argument, nullptr, opt_chroot},
-      {"failure-delay", required_argument, nullptr, opt_failure_delay},
-      {nullptr, 0, nullptr, 0},
-  };
-  auto bad = [](const std::string& message) {
-    std::fprintf(stderr, "popa3d: %s (try popa3d --help)\n", message.c_str());
-    return 2;
-  };
-  bool listener_option = false;
-  bool pam_option = false;
-  opterr = 0;  // our own one-line messages
-  for (;;) {
-    const int previous = optind;
-    const int c = ::getopt_long(argc, argv, ":DVh", long_options, nullptr);
-    if (c == -1) break;
-    const std::string name = previous < argc ? argv[previous] : "";
-    unsigned number = 0;
-    switch (c) {
-      case 'D': o.daemon = true; break;
-      case 'V': o.version = true; break;
-      case 'h': o.help = true; break;
-      case opt_listen:
-        if (*optarg == '\0') return bad("--listen needs an address");
-        o.listen.emplace_back(optarg);
-        listener_option = true;
-        break;
-      case opt_port:
-        if (!parse_number(optarg, 0, 65535, o.port)) return bad("--port: not a port number: " + std::string(optarg));
-        listener_option = true;
-        break;
-      case opt_spool: o.spool = optarg; break;
-      case opt_users_file: o.users_file = optarg; break;
-      case opt_auth:
-        if (std::strcmp(optarg, "crypt") != 0 && std::strcmp(optarg, "pam") != 0) {
-          return bad("--auth: not crypt or pam: " + std::string(optarg));
-        }
-        o.pam = std::strcmp(optarg, "pam") == 0;
-        break;
-      case opt_pam_service: o.pam_service = optarg; pam_option = true; break;
-      case opt_pam_confdir: o.pam_confdir = optarg; pam_option = true; break;
-      case opt_max_sessions:
-        if (!parse_number(optarg, 1, 65535, o.max_sessions)) return bad("--max-sessions: not a number from 1 to 65535: " + std::string(optarg));
-        listener_option = true;
-        break;
-      case opt_max_per_source:
-        if (!parse_number(optarg, 1, 65535, o.max_per_source)) return bad("--max-per-source: not a number from 1 to 65535: " + std::string(optarg));
-        listener_option = true;
-        break;
-      case opt_timeout:
-        // Up to what poll() can wait in milliseconds.
-        if (!parse_number(optarg, 1, 2147483, number)) return bad("--timeout: not a number of seconds from 1 to 2147483: " + std::string(optarg));
-        o.timeout = number;
-        break;
-      case opt_foreground: o.foreground = true; listener_option = true; break;
-      case opt_stderr: o.use_stderr = true; break;
-      case opt_user:
-        if (*optarg == '\0') return bad("--user needs a name");
-        o.user = optarg;
-        break;
-      case opt_chroot: o.chroot_dir = optarg; break;
-      case opt_failure_delay:
-        if (!parse_number(optarg, 0, 60, o.failure_delay)) return bad("--failure-delay: not a number of seconds from 0 to 60: " + std::string(optarg));
-        break;
-      case ':': return bad("option " + name + " needs a value");
-      default:
-        return bad("unknown option " + (optopt != 0 ? "-" + std::string(1, static_cast<char>(optopt)) : name));
-    }
+// A spool that is not there gives every user in it an empty mailbox, and no client says why.
+void check_spool(const std::string& spool, const pop3::LogSink& log) {
+  struct stat st {};
+  if (::stat(spool.c_str(), &st) != 0) {
+    log(pop3::LogPriority::notice,
+        "Mail spool " + spool + ": " + std::strerror(errno) + "; every mailbox in it is served as empty");
+  } else if (!S_ISDIR(st.st_mode)) {
+    log(pop3::LogPriority::notice, "Mail spool " + spool + " is not a directory; every mailbox in it is served as empty");
   }
-  if (optind < argc) return bad("unexpected argument: " + std::string(argv[optind]));
-  if (listener_option && !o.daemon) return bad("--listen, --port, --max-sessions, --max-per-source and --foreground need -D");
-  if (pam_option && !o.pam) return bad("--pam-service and --pam-confdir need --auth pam");
-  if (o.pam && !o.users_file.empty()) return bad("--users-file needs --auth crypt: with --auth pam, PAM and the system's accounts decide");
-  return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options o;
-  if (const int status = parse_options(argc, argv, o); status != 0) return status;
-  if (o.help) {
-    std::fputs(usage_text, stdout);
-    return 0;
-  }
-  if (o.version) {
-    std::printf("popa3d version %s\n", POP3_DAEMON_VERSION);
+  auto usage_error = [](const std::string& message) {
+    std::fprintf(stderr, "popa3d: %s (try popa3d --help)\n", message.c_str());
+    return 2;
+  };
+  std::vector<popa3d::Setting> command_line;
+  std::string why;
+  if (!popa3d::parse_command_line(argc, argv, command_line, why)) return usage_error(why);
+  popa3d::Config config;  // the command line alone until the config file is read
+  popa3d::apply(command_line, config);
+  if (config.help || config.version) {
+    // Neither reads the config file, so the command line is checked alone.
+    if (popa3d::check_scopes(command_line, config, "", why) != popa3d::ScopeCheck::ok) return usage_error(why);
+    if (config.help) {
+      std::fputs(popa3d::usage_text().c_str(), stdout);
+    } else {
+      std::printf("popa3d version %s\n", POP3_DAEMON_VERSION);
+    }
     return 0;
   }
 
   pop3::posix::prepare_process();
-  const pop3::LogSink log = o.use_stderr ? pop3::posix::stderr_sink() : pop3::posix::syslog_sink();
+  pop3::LogSink log;  // made at the first line to log, so that it follows the config file
   // In inetd mode standard error may be the client's socket: startup errors go to the log only.
+  // --show-config is run by an admin at a terminal: its errors go to stderr alone.
   auto fail = [&](const std::string& message) {
+    if (config.show_config) {
+      std::fprintf(stderr, "popa3d: %s\n", message.c_str());
+      return 1;
+    }
+    if (!log) log = config.use_stderr ? pop3::posix::stderr_sink() : pop3::posix::syslog_sink();
     log(pop3::LogPriority::crit, message);
-    if (o.daemon && !o.use_stderr) std::fprintf(stderr, "popa3d: %s\n", message.c_str());
+    if (config.daemon && !config.use_stderr) std::fprintf(stderr, "popa3d: %s\n", message.c_str());
     return 1;
   };
 
   try {
-    // A set-ID popa3d would run with an environment and descriptors its caller chose.
+    // A set-ID popa3d would run with an environment and descriptors its caller chose, and would
+    // read a config file its caller chose.
     if (::getuid() != ::geteuid() || ::getgid() != ::getegid()) return fail("refusing to run set-user-ID or set-group-ID");
+
+    const auto config_option = popa3d::find_option("config");
+    const bool named = std::any_of(command_line.begin(), command_line.end(),
+                                   [&](const popa3d::Setting& s) { return s.option == config_option; });
+    const std::string file = named ? config.config_file : popa3d::default_config_file;
+    std::string bytes;
+    bool found = false;
+    std::vector<popa3d::ConfigEntry> entries;
+    std::vector<popa3d::Setting> from_file;
+    if (!read_config_file(file, named, bytes, found, why) ||
+        (found && (!popa3d::parse_config(file, bytes, entries, why) ||
+                   !popa3d::settings_from_file(file, entries, from_file, why)))) {
+      return fail(why);
+    }
+    const std::vector<popa3d::Setting> settings = popa3d::merge(from_file, command_line);
+    popa3d::Config merged;
+    popa3d::apply(settings, merged);
+    switch (popa3d::check_scopes(settings, merged, file, why)) {
+      case popa3d::ScopeCheck::ok: break;
+      case popa3d::ScopeCheck::command_line: return usage_error(why);
+      case popa3d::ScopeCheck::file: return fail(why);
+    }
+    config = std::move(merged);
+    if (config.show_config) {
+      std::fputs(popa3d::show_config(config).c_str(), stdout);
+      return 0;
+    }
+    if (!log) log = config.use_stderr ? pop3::posix::stderr_sink() : pop3::posix::syslog_sink();
 
     std::string error;
     std::optional<pop3::CryptAuth> auth;  // --auth crypt
     std::optional<pop3::PamAuth> pam;     // --auth pam
-    if (o.pam) {
-      pop3::PamOptions options;
-      options.spool = o.spool;
-      options.service = o.pam_service;
-      options.confdir = o.pam_confdir;
+    const std::string& spool = config.spool;
+    if (config.pam) {
+      pop3::PamOptions options = config.pam_options;
+      options.spool = spool;
       pam = pop3::PamAuth::create(std::move(options), error);
       if (!pam) return fail(error);
       pam->set_log(log);
     } else {
-      auth = o.users_file.empty() ? pop3::CryptAuth::system_accounts(o.spool, error)
-                                  : pop3::CryptAuth::from_users_file(o.users_file, o.spool, error);
+      auth = config.users_file.empty() ? pop3::CryptAuth::system_accounts(spool, error)
+                                       : pop3::CryptAuth::from_users_file(config.users_file, spool, error);
       if (!auth) return fail(error);
       auth->set_log(log);
     }
-    const std::chrono::milliseconds failure_delay{std::chrono::seconds{o.failure_delay}};
+    check_spool(spool, log);
+    const std::chrono::milliseconds failure_delay = config.privsep.failure_delay;
 
     std::optional<pop3::posix::PrivsepConfig> privsep;
     if (::geteuid() == 0) {
-      pop3::posix::PrivsepOptions options;
-      options.user = o.user;
-      options.chroot_dir = o.chroot_dir;
-      options.failure_delay = failure_delay;
-      privsep = pop3::posix::prepare_privsep(options, error);
+      privsep = pop3::posix::prepare_privsep(config.privsep, error);
       if (!privsep) return fail(error);
     }
 
-    pop3::Limits limits;
-    limits.idle_timeout = std::chrono::seconds{o.timeout};
+    pop3::Limits limits = config.limits;
+    limits.idle_timeout = config.idle_timeout;
     auto session = [&](int in_fd, int out_fd, std::string_view peer) {
       if (pam) pam->set_remote_host(std::string(peer));
       Popa3d server{pop3::FdTransport{in_fd, out_fd, limits.idle_timeout}, pam ? DaemonAuth{*pam} : DaemonAuth{*auth},
@@ -279,23 +221,18 @@ int main(int argc, char** argv) {
                      : pop3::posix::run_unprivileged_session(server, log, failure_delay);
     };
 
-    if (!o.daemon) return session(0, 1, client_address(0));
+    if (!config.daemon) return session(0, 1, client_address(0));
 
     if (!privsep) {
       log(pop3::LogPriority::notice, "Not started as root: no privilege separation, every session runs as this user");
     }
-    pop3::posix::ListenerOptions listener;
-    listener.addresses = o.listen;
-    listener.port = std::to_string(o.port);
-    listener.max_sessions = o.max_sessions;
-    listener.max_per_source = o.max_per_source;
-    listener.foreground = o.foreground;
+    pop3::posix::ListenerOptions listener = config.listener;
     // Each session starts from the accounts' files as they are now, re-read here once when
     // they changed rather than in every session.
     listener.before_fork = [&] {
       if (std::string why; auth && !auth->refresh(why)) log(pop3::LogPriority::crit, why);
     };
-    if (o.port == 0) {
+    if (listener.port == "0") {
       // A port picked by the system is of no use unless someone is told which.
       listener.on_listening = [&](std::uint16_t port) {
         log(pop3::LogPriority::info, "Listening on port " + std::to_string(port));
