@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
       << "alice:$6$pop3consumer$eM3TkBctxYZAo1J5Kybq/8JH7ug94ntnxGukiuVKVgnm3L4wnUhq4RGhe6ugAZrk/"
          "8a9pCXlf2WDw/1/KWSvD0:1000:1000:\n";
   ::chmod((dir + "/users").c_str(), 0600);
-  auto crypt = pop3::CryptAuth::from_users_file(dir + "/users", "/var/mail", error);
+  auto crypt = pop3::CryptAuth::from_users_file(dir + "/users", error);
   if (!crypt) return fail(error);
   const auto alice = crypt->authenticate("alice", "secret", ec);
   if (!alice || alice->uid != 1000) return fail("CryptAuth refused alice/secret: " + ec.message());

@@ -27,7 +27,7 @@ struct NobodyAuth {
 }  // namespace
 
 int main() {
-  pop3::Pop3Server<StdioTransport, NobodyAuth, pop3::MboxMailbox, pop3::Md5> server{
-      StdioTransport{}, NobodyAuth{}, pop3::MboxMailbox<pop3::Md5>{}};
+  pop3::Pop3Server<StdioTransport, NobodyAuth, pop3::MboxMailbox<>> server{StdioTransport{}, NobodyAuth{},
+                                                                         pop3::MboxMailbox<>{}};
   return server.serve() == pop3::errc::eof ? 0 : 1;
 }
