@@ -3,10 +3,12 @@
 // The defaults are popa3d 1.0.3's (params.h); a stricter bound is opt-in.
 //
 //   pop3::Limits limits;
-//   limits.idle_timeout = std::chrono::seconds{60};
+//   limits.max_bad_commands = 20;   // as Dovecot; popa3d never disconnects
+//
+// The idle timeout is the transport's (FdTransport::default_idle_timeout): the engine never
+// waits for the client itself.
 #pragma once
 
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
 
@@ -19,8 +21,6 @@ struct Limits {
   std::size_t max_arg = 40;
   // 0 = never disconnect after bad commands (popa3d); Dovecot uses 20.
   unsigned max_bad_commands = 0;
-  // RFC 1939 s.3: the autologout timer is at least 10 minutes (popa3d POP_TIMEOUT).
-  std::chrono::seconds idle_timeout{600};
   // popa3d MAX_MAILBOX_MESSAGES: a larger mailbox is refused at login.
   std::uint32_t max_messages = 2097152;
   // popa3d MAX_MAILBOX_OPEN_BYTES / MAX_MAILBOX_WORK_BYTES.
