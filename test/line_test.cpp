@@ -78,3 +78,25 @@ BOOST_AUTO_TEST_CASE(pending_bytes_survive_for_handover) {
   BOOST_TEST(*next.next_line() == "STAT");
   BOOST_TEST(*next.next_line() == "LIST");
 }
+
+BOOST_AUTO_TEST_CASE(discard_forgets_whole_and_partial_lines) {
+  // What STLS needs: plaintext read ahead, a partial line included, never runs afterwards.
+  pop3::LineReader reader{128};
+  reader.append("STLS\r\nSTAT\r\nLIST 1\r\nRET");
+  BOOST_TEST(*reader.next_line() == "STLS");
+  BOOST_TEST(reader.pending() == "STAT\r\nLIST 1\r\nRET");
+  reader.discard();
+  BOOST_TEST(reader.pending().empty());
+  BOOST_TEST(!reader.next_line());
+  BOOST_TEST(!reader.last_line());
+  // The next bytes start a fresh line, with no head kept from before.
+  reader.append("R 1\r\n");
+  BOOST_TEST(*reader.next_line() == "R 1");
+  // A long line cut in the middle of its discarded head: nothing of it is kept either.
+  reader.append(std::string(300, 'x'));
+  BOOST_TEST(!reader.next_line());
+  reader.discard();
+  reader.append("NOOP\r\n");
+  BOOST_TEST(*reader.next_line() == "NOOP");
+  BOOST_TEST(reader.read_space().size() == pop3::input_buffer_size);
+}

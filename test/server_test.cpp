@@ -3,6 +3,7 @@
 #define BOOST_TEST_MODULE server
 #include <boost/test/unit_test.hpp>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -404,4 +405,95 @@ BOOST_AUTO_TEST_CASE(last_line_before_a_timeout_is_not_run) {
   BOOST_TEST(s.result == errc::timeout);
   s = run("STAT", three_messages(), 1 << 20, {}, errc::timeout);
   BOOST_TEST(s.output == "+OK\r\n");
+}
+
+BOOST_AUTO_TEST_CASE(a_message_gone_from_the_mailbox_is_an_error_not_the_end) {
+  // A store whose messages are files can lose one to another client; RETR and TOP of it get
+  // -ERR (not counted as a bad command), everything else goes on.
+  auto state = three_messages();
+  state->gone = {1};
+  pop3::Limits strict;
+  strict.max_bad_commands = 1;
+  const auto s = run(login + "RETR 2\r\nTOP 2 0\r\nRETR 1\r\nDELE 2\r\nQUIT\r\n", state, 1 << 20, strict);
+  BOOST_TEST(s.output ==
+             "+OK\r\n+OK\r\n+OK\r\n-ERR\r\n-ERR\r\n+OK\r\nSubject: one\r\n\r\nbody 1\r\n.\r\n+OK\r\n+OK\r\n");
+  BOOST_TEST(!s.result);
+  BOOST_TEST((state->committed_deletions == std::vector<std::size_t>{1}));
+}
+
+BOOST_AUTO_TEST_CASE(serve_takes_read_ahead_from_a_layer_below) {
+  // Bytes a PROXY header parser or a TLS handshake read past its own data come first.
+  ScriptTransport io{"PASS secret\r\nSTAT\r\nQUIT\r\n"};
+  auto out = io.output();
+  Server server{std::move(io), FixedAuth{}, Mailbox<pop3::test::FnvDigest>{three_messages()}};
+  BOOST_TEST(!server.serve("USER alice\r\n"));
+  BOOST_TEST(*out == "+OK\r\n+OK\r\n+OK\r\n+OK 3 78\r\n+OK\r\n");
+  // authorize() alone hands on what it did not use, read-ahead included.
+  ScriptTransport child_io{""};
+  Server child{std::move(child_io), FixedAuth{}, Mailbox<pop3::test::FnvDigest>{three_messages()}};
+  std::error_code ec;
+  const auto credentials = child.authorize(ec, "USER alice\r\nPASS secret\r\nNOOP\r\nST");
+  BOOST_REQUIRE(credentials);
+  BOOST_TEST(credentials->pending == "NOOP\r\nST");
+}
+
+namespace {
+// Accepts alice with any password, as root; and a database that fails for "broken".
+struct RootAuth {
+  std::optional<pop3::Account> authenticate(std::string_view user, std::string_view, std::error_code& ec) {
+    if (user == "broken") {
+      ec = errc::auth_backend;
+      return std::nullopt;
+    }
+    return pop3::Account{std::string(user), "mem:root", 0, 0};
+  }
+};
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(serve_refuses_uid_0_and_logs_as_the_daemon_does) {
+  for (const std::string user : {"alice", "broken"}) {
+    ScriptTransport io{"USER " + user + "\r\nPASS x\r\nSTAT\r\n"};
+    auto out = io.output();
+    auto state = three_messages();
+    std::vector<std::string> log;
+    pop3::Pop3Server<ScriptTransport, RootAuth, Mailbox<pop3::test::FnvDigest>> server{
+        std::move(io), RootAuth{}, Mailbox<pop3::test::FnvDigest>{state}, {},
+        [&log](pop3::LogPriority, std::string_view m) { log.emplace_back(m); }};
+    BOOST_TEST(!server.serve());
+    BOOST_TEST(*out == "+OK\r\n+OK\r\n-ERR Authentication failed (bad password?)\r\n");
+    BOOST_TEST(state->opened.empty());
+    if (user == "alice") {
+      BOOST_TEST((log == std::vector<std::string>{"Authentication failed for alice"}));
+    } else {
+      BOOST_TEST((log == std::vector<std::string>{"Account database not readable while authenticating broken",
+                                                  "Authentication failed for UNKNOWN USER"}));
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(serve_waits_the_failure_delay_before_a_refusal) {
+  const auto delay = std::chrono::milliseconds{200};
+  for (const char* password : {"wrong", "secret"}) {
+    ScriptTransport io{std::string("USER alice\r\nPASS ") + password + "\r\nQUIT\r\n"};
+    Server server{std::move(io), FixedAuth{}, Mailbox<pop3::test::FnvDigest>{three_messages()}};
+    const auto start = std::chrono::steady_clock::now();
+    BOOST_TEST(!server.serve({}, delay));
+    const auto took = std::chrono::steady_clock::now() - start;
+    if (std::string_view(password) == "wrong") BOOST_TEST((took >= delay));
+    else BOOST_TEST((took < delay));  // a login that passes never waits
+  }
+}
+
+BOOST_AUTO_TEST_CASE(the_locator_finds_the_maildrop_of_an_account_that_names_none) {
+  auto state = three_messages();
+  ScriptTransport io{"QUIT\r\n"};
+  pop3::MailboxLocator locator{"/srv/mail"};
+  std::vector<std::string> log;
+  Server server{std::move(io), FixedAuth{}, Mailbox<pop3::test::FnvDigest>{state}, {},
+                [&log](pop3::LogPriority, std::string_view m) { log.emplace_back(m); }, locator};
+  BOOST_TEST(!server.transact(pop3::Account{"carol", "", 1, 1}, ""));
+  BOOST_TEST(state->opened == "/srv/mail/carol");
+  state->open_error = make_error_code(errc::mailbox_io);
+  BOOST_TEST(server.transact(pop3::Account{"carol", "", 1, 1}, "") == errc::mailbox_io);
+  BOOST_TEST(log.back() == "Failed or refused to load /srv/mail/carol");
 }
