@@ -56,7 +56,8 @@ std::string client_address(int fd) {
   return pop3::posix::detail::listener::describe_peer(ss).text;
 }
 
-using Popa3d = pop3::Pop3Server<pop3::FdTransport, DaemonAuth, pop3::MboxMailbox, pop3::Md5>;
+// pop3::Popa3d with the Auth policy that --auth chose.
+using DaemonServer = pop3::Pop3Server<pop3::FdTransport, DaemonAuth, pop3::MboxMailbox<pop3::Md5>>;
 
 // The config file's bytes into `bytes`. It must be a regular file owned by root (or by the
 // user running popa3d) that neither group nor others can write: it names the files,
@@ -189,16 +190,16 @@ int main(int argc, char** argv) {
     std::string error;
     std::optional<pop3::CryptAuth> auth;  // --auth crypt
     std::optional<pop3::PamAuth> pam;     // --auth pam
-    const std::string& spool = config.spool;
+    pop3::MailboxLocator locator = config.mailbox_locator;
+    if (!locator.normalize(error)) return fail(error);
+    const std::string& spool = locator.spool;
     if (config.pam) {
-      pop3::PamOptions options = config.pam_options;
-      options.spool = spool;
-      pam = pop3::PamAuth::create(std::move(options), error);
+      pam = pop3::PamAuth::create(config.pam_options, error);
       if (!pam) return fail(error);
       pam->set_log(log);
     } else {
-      auth = config.users_file.empty() ? pop3::CryptAuth::system_accounts(spool, error)
-                                       : pop3::CryptAuth::from_users_file(config.users_file, spool, error);
+      auth = config.users_file.empty() ? pop3::CryptAuth::system_accounts(error)
+                                       : pop3::CryptAuth::from_users_file(config.users_file, error);
       if (!auth) return fail(error);
       auth->set_log(log);
     }
@@ -211,12 +212,12 @@ int main(int argc, char** argv) {
       if (!privsep) return fail(error);
     }
 
-    pop3::Limits limits = config.limits;
-    limits.idle_timeout = config.idle_timeout;
+    const pop3::Limits limits = config.limits;
     auto session = [&](int in_fd, int out_fd, std::string_view peer) {
       if (pam) pam->set_remote_host(std::string(peer));
-      Popa3d server{pop3::FdTransport{in_fd, out_fd, limits.idle_timeout}, pam ? DaemonAuth{*pam} : DaemonAuth{*auth},
-                    pop3::MboxMailbox<pop3::Md5>{limits}, limits, log};
+      DaemonServer server{pop3::FdTransport{in_fd, out_fd, config.idle_timeout},
+                          pam ? DaemonAuth{*pam} : DaemonAuth{*auth}, pop3::MboxMailbox<pop3::Md5>{limits}, limits,
+                          log, locator};
       return privsep ? pop3::posix::run_privsep_session(server, *privsep, log)
                      : pop3::posix::run_unprivileged_session(server, log, failure_delay);
     };

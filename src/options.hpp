@@ -32,6 +32,7 @@
 #include "config_file.hpp"
 #include "pop3/auth/pam.hpp"
 #include "pop3/limits.hpp"
+#include "pop3/mailbox/locator.hpp"
 #include "pop3/posix/listener.hpp"
 #include "pop3/posix/privsep.hpp"
 #include "pop3/transport/fd.hpp"
@@ -52,8 +53,7 @@ struct Config {
   pop3::posix::ListenerOptions listener;  // addresses, port, max_sessions, max_per_source, foreground
   pop3::posix::PrivsepOptions privsep;    // user, chroot_dir, failure_delay
   pop3::PamOptions pam_options;            // service, confdir
-  // The mail spool, for both Auth policies; the library's default is PamOptions'.
-  std::string spool = pop3::PamOptions{}.spool;
+  pop3::MailboxLocator mailbox_locator;    // spool
   // Command line only.
   std::string config_file;  // --config: read this file instead of /etc/popa3d.conf
   bool show_config = false;
@@ -176,10 +176,10 @@ inline constexpr std::array options{
            [](const Config& c) { return detail::show_flag(c.listener.foreground); }, ""},
     Option{"spool", 0, "DIR", Scope::any, false, true, "mail spool directory; mailbox = DIR/USER (default {})",
            [](Config& c, std::string_view v) {
-             c.spool = v;
+             c.mailbox_locator.spool = v;
              return std::string();
            },
-           [](const Config& c) { return std::vector<std::string>{c.spool}; }, ""},
+           [](const Config& c) { return std::vector<std::string>{c.mailbox_locator.spool}; }, ""},
     Option{"users-file", 0, "FILE", Scope::crypt, false, true,
            "accounts from FILE (name:crypt-hash:uid:gid:mailbox), not the system",
            [](Config& c, std::string_view v) {

@@ -135,7 +135,7 @@ BOOST_AUTO_TEST_CASE(file_keywords_are_the_long_options) {
   BOOST_TEST(c.listener.max_sessions == 7U);
   BOOST_TEST(c.listener.max_per_source == 3U);
   BOOST_TEST(c.listener.foreground);
-  BOOST_TEST(c.spool == "/srv/mail");
+  BOOST_TEST(c.mailbox_locator.spool == "/srv/mail");
   BOOST_TEST(c.users_file == "/etc/popa3d/users");
   BOOST_TEST(!c.pam);
   BOOST_TEST(c.idle_timeout.count() == 60);
@@ -247,7 +247,7 @@ BOOST_AUTO_TEST_CASE(scopes_across_file_and_command_line) {
 
 BOOST_AUTO_TEST_CASE(defaults_are_the_librarys) {
   const std::string shown = popa3d::show_config(popa3d::Config{});
-  BOOST_TEST(shown.find("\nspool " + pop3::PamOptions{}.spool + "\n") != std::string::npos);
+  BOOST_TEST(shown.find("\nspool " + pop3::MailboxLocator{}.spool + "\n") != std::string::npos);
   BOOST_TEST(shown.find("\nuser " + pop3::posix::PrivsepOptions{}.user + "\n") != std::string::npos);
   BOOST_TEST(shown.find("\ntimeout " + std::to_string(pop3::FdTransport::default_idle_timeout.count()) + "\n") !=
              std::string::npos);
