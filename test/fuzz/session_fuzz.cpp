@@ -3,7 +3,8 @@
 // and the message data cut into fuzzer-chosen pieces and once whole, and must write the same
 // bytes and commit the same deletions (the engine is sans-I/O: how input arrives changes
 // nothing on the wire). Replies are well formed, memory stays bounded, and deletions reach
-// the mailbox only through a QUIT whose +OK was the last thing written.
+// the mailbox only through a QUIT whose +OK was the last thing written. Some messages may be
+// gone (errc::message_gone, as from a Maildir another client emptied).
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -28,10 +29,12 @@ struct Run {
 };
 
 Run run(std::string_view client, const std::vector<std::string>& messages, std::size_t read_chunk,
-        std::size_t data_chunk) {
+        std::size_t data_chunk, unsigned gone) {
   auto state = std::make_shared<MemoryMailboxState>();
   state->messages = messages;
   state->chunk = data_chunk;
+  for (std::size_t i = 0; i < 7; ++i)
+    if ((gone >> i) & 1) state->gone.push_back(i);
   ScriptTransport transport{std::string(client), read_chunk};
   auto out = transport.output();
   TestServer server{std::move(transport), FixedAuth{}, Mailbox{state}};
@@ -45,7 +48,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   pop3::fuzz::FuzzInput input{data, size};
   const std::size_t read_chunk = input.size_in(64);
   const std::size_t data_chunk = input.size_in(64);
-  const bool login = input.byte() & 1;
+  const unsigned flags = input.byte();
+  const bool login = flags & 1;
+  const unsigned gone = flags >> 1;  // messages 1..7 that data() reports gone
   // The rest: messages up to the first "\n\n\n\n" (separated by "\x01"), then the client bytes.
   const std::string_view rest = input.rest();
   const std::size_t cut = rest.find("\n\n\n\n");
@@ -59,8 +64,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     pos = end + 1;
   }
 
-  const Run cut_up = run(client, messages, read_chunk, data_chunk);
-  const Run whole = run(client, messages, client.size() + 1, 1 << 20);
+  const Run cut_up = run(client, messages, read_chunk, data_chunk, gone);
+  const Run whole = run(client, messages, client.size() + 1, 1 << 20, gone);
   POP3_FUZZ_CHECK(cut_up.output == whole.output);
   POP3_FUZZ_CHECK(cut_up.committed == whole.committed);
   POP3_FUZZ_CHECK(cut_up.deletions == whole.deletions);
