@@ -212,7 +212,7 @@ int main(int argc, char** argv) {
       if (!privsep) return fail(error);
     }
 
-    const pop3::Limits limits = config.limits;
+    const pop3::Limits limits;  // popa3d's bounds: no option changes them
     auto session = [&](int in_fd, int out_fd, std::string_view peer) {
       if (pam) pam->set_remote_host(std::string(peer));
       DaemonServer server{pop3::FdTransport{in_fd, out_fd, config.idle_timeout},

@@ -18,6 +18,7 @@
 
 #include <getopt.h>
 
+#include <algorithm>
 #include <array>
 #include <cassert>
 #include <charconv>
@@ -31,7 +32,6 @@
 
 #include "config_file.hpp"
 #include "pop3/auth/pam.hpp"
-#include "pop3/limits.hpp"
 #include "pop3/mailbox/locator.hpp"
 #include "pop3/posix/listener.hpp"
 #include "pop3/posix/privsep.hpp"
@@ -48,12 +48,11 @@ struct Config {
   bool use_stderr = false;  // log to stderr, not syslog
   bool pam = false;         // --auth pam; otherwise crypt(3)
   std::string users_file;   // empty: the system's accounts
-  pop3::Limits limits;                    // popa3d's bounds: no option changes them
   std::chrono::seconds idle_timeout = pop3::FdTransport::default_idle_timeout;  // the transport's
   pop3::posix::ListenerOptions listener;  // addresses, port, max_sessions, max_per_source, foreground
   pop3::posix::PrivsepOptions privsep;    // user, chroot_dir, failure_delay
-  pop3::PamOptions pam_options;            // service, confdir
-  pop3::MailboxLocator mailbox_locator;    // spool
+  pop3::PamOptions pam_options;           // service, confdir
+  pop3::MailboxLocator mailbox_locator;   // spool
   // Command line only.
   std::string config_file;  // --config: read this file instead of /etc/popa3d.conf
   bool show_config = false;
@@ -405,8 +404,9 @@ inline ScopeCheck check_scopes(const std::vector<Setting>& settings, const Confi
                                std::string& why) {
   for (const ScopeRule& rule : scope_rules) {
     if (rule.holds(config)) continue;
-    bool refused = false;
-    for (const Setting& s : settings) refused = refused || (s.line == 0 && options[s.option].scope == rule.scope && sets_something(s));
+    const bool refused = std::any_of(settings.begin(), settings.end(), [&](const Setting& s) {
+      return s.line == 0 && options[s.option].scope == rule.scope && sets_something(s);
+    });
     if (!refused) continue;
     std::vector<std::string_view> names;
     for (const Option& o : options) {
