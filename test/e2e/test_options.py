@@ -20,8 +20,8 @@ MAN_PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", 
 COMMAND_LINE_ONLY = {"config", "show-config", "version", "help"}
 
 
-def run(argv, stdin=b""):
-    proc = subprocess.run(argv, input=stdin, capture_output=True, timeout=WAIT)
+def run(argv, stdin=b"", env=None):
+    proc = subprocess.run(argv, input=stdin, capture_output=True, timeout=WAIT, env=env)
     return proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
 
 
@@ -197,7 +197,10 @@ def check_bare(binary):
     if os.path.exists("/etc/popa3d.conf"):
         print("note: /etc/popa3d.conf exists here, the bare run is left out", flush=True)
         return
-    status, out, err = run([binary], stdin=b"QUIT\r\n")
+    # In a sanitizer build LeakSanitizer cannot inspect a root session that has dropped to the
+    # pre-auth user in its chroot, and would exit 1 with its own message.
+    env = dict(os.environ, ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":detect_leaks=0")
+    status, out, err = run([binary], stdin=b"QUIT\r\n", env=env)
     check(status == 0 and out == "+OK\r\n+OK\r\n" and err == "",
           "bare popa3d: greeting, QUIT, exit 0, nothing on stderr (%d %r %r)" % (status, out, err))
 
