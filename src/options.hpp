@@ -5,8 +5,9 @@
 // argument, the mode it belongs to (its scope), its --help text, and the functions that set
 // and show its value. The getopt table, --help, the scope checks ("... need -D"), the keywords
 // of the config file and --show-config are all made from the rows, so a new option is a new
-// row. This file holds no default: a Config's members are the library's option structs, and
-// their member initialisers are the daemon's defaults.
+// row. This file holds no default value: a Config's members are the library's option structs,
+// whose member initialisers are the daemon's defaults, and three switches that start off
+// (-D, --stderr, --auth pam).
 //
 //   std::vector<popa3d::Setting> settings;
 //   std::string why;
