@@ -211,8 +211,8 @@ class Bench:
         run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
              "--shell", "/usr/sbin/nologin", USER])
         self.user_created = True
-        # SHA-512 crypt (login.defs default) rather than PAM's yescrypt, whose ~60 ms per login
-        # would swamp the process and login cost being compared.
+        # SHA-512 crypt (login.defs default) rather than PAM's yescrypt, slow by design: its cost
+        # per login (DESIGN.md) would swamp the process and login cost being compared.
         run(["chpasswd", "-c", "SHA512"], input=("%s:%s\n" % (USER, self.password)).encode())
         os.makedirs(CHROOT, exist_ok=True)
 
