@@ -32,6 +32,7 @@ struct OneUserAuth {
     return std::nullopt;
   }
 };
+static_assert(pop3::AuthPolicy<OneUserAuth>);  // a missing member is reported here, not in the engine
 
 struct Message {
   std::string id;    // the UIDL value: stays with the message whatever is deleted before it
@@ -72,6 +73,7 @@ class MemoryMailbox {
   const Message& at(pop3::MsgIndex i) const { return (*messages_)[i.value]; }
   std::vector<Message>* messages_;
 };
+static_assert(pop3::MailboxPolicy<MemoryMailbox>);
 
 int fail(const char* what) {
   std::fprintf(stderr, "memory_server: %s: %s\n", what, std::strerror(errno));
