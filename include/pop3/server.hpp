@@ -71,7 +71,6 @@ class Pop3Server {
   Transport& transport() noexcept { return transport_; }
   Auth& auth() noexcept { return auth_; }
   Mailbox& mailbox() noexcept { return mailbox_; }
-  const MailboxLocator& locator() const noexcept { return locator_; }
 
  private:
   Transport transport_;

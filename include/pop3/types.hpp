@@ -35,12 +35,11 @@ class DeletionSet {
   DeletionSet() = default;
   explicit DeletionSet(std::uint32_t messages) : marked_(messages, false) {}
 
-  // False if `i` was already marked.
-  bool mark(MsgIndex i) {
-    if (marked_[i.value]) return false;
+  // Marking a message twice counts it once.
+  void mark(MsgIndex i) {
+    if (marked_[i.value]) return;
     marked_[i.value] = true;
     ++count_;
-    return true;
   }
   void clear() noexcept {
     marked_.assign(marked_.size(), false);

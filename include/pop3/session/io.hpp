@@ -104,7 +104,6 @@ class SessionIo {
   void wipe_consumed() noexcept { reader_.wipe_consumed(); }
   // Reads and writes so far: equal counts mean no I/O in between (see TransactionSession).
   [[nodiscard]] std::uint64_t exchanges() const noexcept { return exchanges_; }
-  [[nodiscard]] const Limits& limits() const noexcept { return limits_; }
 
   void log(LogPriority priority, const std::string& message) const {
     if (log_) log_(priority, message);
