@@ -42,7 +42,10 @@ concept TransportPolicy = std::movable<T> &&
 ///     errc::auth_failed (known user: wrong password, UID 0, locked, empty),
 ///     errc::unknown_user, or errc::auth_backend. The client sees the same
 ///     reply for all three; the code only feeds the log. A model must spend
-///     about as long on an unknown user as on a known one.
+///     about as long on an unknown user as on a known one. The account's
+///     `mailbox` is empty unless the database names one (a users file's field):
+///     the engine's MailboxLocator finds the maildrop, not the policy. The engine
+///     refuses UID 0 whatever the policy says.
 /// Knows nothing of POP3. May be called in a process that keeps root.
 template <class A>
 concept AuthPolicy = std::movable<A> &&
