@@ -1,13 +1,15 @@
-// pop3/pop3.hpp: the whole library: the engine, its protocol pieces and the shipped policies.
+// pop3/pop3.hpp: the core library (target pop3::pop3): the engine, its protocol pieces and the
+// shipped policies that need no library beyond libc.
 //
-// Compose the engine with your own policies, or use the daemon's composition:
+// Compose the engine with your own Auth policy, or include an Auth that needs a library of its
+// own: pop3/auth/crypt.hpp (pop3::crypt, libxcrypt; pop3/popa3d.hpp composes it as popa3d
+// does) or pop3/auth/pam.hpp (pop3::pam, Linux-PAM).
 //
-//   pop3::Popa3d server{pop3::FdTransport{0, 1, std::chrono::minutes{10}}, auth, pop3::MboxMailbox<>{}};
+//   pop3::Pop3Server<pop3::FdTransport, MyAuth, pop3::MboxMailbox<>> server{transport, auth, {}};
 //   std::error_code why = server.serve();
 #pragma once
 
 #include "pop3/account.hpp"
-#include "pop3/auth/crypt.hpp"
 #include "pop3/concepts.hpp"
 #include "pop3/credentials.hpp"
 #include "pop3/digest/md5.hpp"
@@ -34,11 +36,3 @@
 #include "pop3/session/transaction.hpp"
 #include "pop3/transport/fd.hpp"
 #include "pop3/types.hpp"
-
-namespace pop3 {
-
-// popa3d's choices: fd transport, crypt(3), mbox with MD5 UIDLs. (The daemon composes the same
-// with the Auth that --auth picks.)
-using Popa3d = Pop3Server<FdTransport, CryptAuth, MboxMailbox<Md5>>;
-
-}  // namespace pop3

@@ -2,7 +2,7 @@
 // policies do not (a failure here reads as one static_assert, not a page of errors).
 #include <type_traits>
 
-#include "pop3/pop3.hpp"
+#include "pop3/popa3d.hpp"
 
 namespace {
 
