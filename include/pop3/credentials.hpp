@@ -8,25 +8,12 @@
 //   c.wipe();
 #pragma once
 
-#include <cstddef>
 #include <string>
 #include <utility>
 
-namespace pop3 {
+#include "pop3/detail/secure_zero.hpp"
 
-namespace detail {
-// Zeroes memory in a way the compiler may not drop as a dead store.
-inline void secure_zero(void* data, std::size_t size) noexcept {
-  auto* p = static_cast<volatile unsigned char*>(data);
-  for (std::size_t i = 0; i < size; ++i) p[i] = 0;
-}
-// Zeroes the whole buffer of `s`, not only its current length, then empties it.
-inline void secure_zero(std::string& s) noexcept {
-  s.resize(s.capacity());
-  secure_zero(s.data(), s.size());
-  s.clear();
-}
-}  // namespace detail
+namespace pop3 {
 
 struct Credentials {
   std::string user;

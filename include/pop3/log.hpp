@@ -16,4 +16,10 @@ enum class LogPriority { info, notice, crit };
 
 using LogSink = std::function<void(LogPriority, std::string_view)>;
 
+// Sends one line to `log`, if there is one: what every caller that may hold an empty sink
+// would otherwise test for itself.
+inline void log_line(const LogSink& log, LogPriority priority, std::string_view message) {
+  if (log) log(priority, message);
+}
+
 }  // namespace pop3

@@ -40,9 +40,11 @@
 #include <vector>
 
 #include "pop3/account.hpp"
+#include "pop3/auth/user_lookup.hpp"
 #include "pop3/auth/users_file.hpp"
 #include "pop3/concepts.hpp"
-#include "pop3/credentials.hpp"
+#include "pop3/detail/secure_zero.hpp"
+#include "pop3/detail/unique_fd.hpp"
 #include "pop3/error.hpp"
 #include "pop3/log.hpp"
 
@@ -56,7 +58,7 @@ class CryptScratch {
   CryptScratch() : data_(std::make_unique<crypt_data>()) {}  // value-initialized: all zero
   CryptScratch(const CryptScratch&) = delete;
   CryptScratch& operator=(const CryptScratch&) = delete;
-  ~CryptScratch() { ::explicit_bzero(data_.get(), sizeof *data_); }
+  ~CryptScratch() { detail::secure_zero(data_.get(), sizeof *data_); }
   // crypt_rn: NULL on failure (never crypt's "*0" magic), no static buffer.
   const char* hash(const char* phrase, const char* setting) {
     return ::crypt_rn(phrase, setting, data_.get(), sizeof *data_);
@@ -140,26 +142,6 @@ struct FoundAccount {
   ~FoundAccount() { secure_zero(hash); }
 };
 
-// getpwnam_r / getspnam_r with a growing, wiped buffer. Returns 0 (found or not: see `*out`)
-// or an errno value.
-template <class Entry, class Lookup>
-int lookup_entry(const char* name, Entry& entry, Entry** out, std::vector<char>& buffer, Lookup lookup) {
-  buffer.assign(4096, '\0');
-  for (;;) {
-    const int rc = lookup(name, &entry, buffer.data(), buffer.size(), out);
-    if (rc != ERANGE || buffer.size() >= (1u << 20)) {
-      // ENOENT, ESRCH, EBADF and EPERM are documented ways of saying "no such name".
-      if (rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM) {
-        *out = nullptr;
-        return 0;
-      }
-      return rc;
-    }
-    ::explicit_bzero(buffer.data(), buffer.size());
-    buffer.assign(buffer.size() * 2, '\0');
-  }
-}
-
 inline bool write_bytes(int fd, const std::string& bytes) {
   std::size_t done = 0;
   while (done < bytes.size()) {
@@ -184,17 +166,17 @@ inline bool read_system_methods(CryptMethods& methods, std::string& error) {
     error = std::string("pipe: ") + std::strerror(errno);
     return false;
   }
+  UniqueFd read_end{fds[0]};
+  UniqueFd write_end{fds[1]};
   const pid_t pid = ::fork();
   if (pid < 0) {
     error = std::string("fork: ") + std::strerror(errno);
-    ::close(fds[0]);
-    ::close(fds[1]);
     return false;
   }
   if (pid == 0) {
     int status = 1;
     try {
-      ::close(fds[0]);
+      read_end.reset();
       CryptMethods found;
       ::setspent();
       for (std::size_t i = 0; i < (1u << 24); ++i) {
@@ -217,19 +199,19 @@ inline bool read_system_methods(CryptMethods& methods, std::string& error) {
           message.append(reinterpret_cast<const char*>(&size), sizeof size).append(*field);
         }
       }
-      status = write_bytes(fds[1], message) ? 0 : 1;
+      status = write_bytes(write_end.get(), message) ? 0 : 1;
     } catch (...) {
       status = 1;
     }
     ::_exit(status);
   }
-  ::close(fds[1]);
+  write_end.reset();
   constexpr std::size_t max_message = CryptMethods::max_methods * 2 * (sizeof(std::uint32_t) + CRYPT_OUTPUT_SIZE);
   std::string message;
   std::array<char, 4096> block;
   bool ok = true;
   for (;;) {
-    const ssize_t n = ::read(fds[0], block.data(), block.size());
+    const ssize_t n = ::read(read_end.get(), block.data(), block.size());
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
       ok = n == 0;
@@ -241,7 +223,7 @@ inline bool read_system_methods(CryptMethods& methods, std::string& error) {
       break;
     }
   }
-  ::close(fds[0]);
+  read_end.reset();
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) {
@@ -381,7 +363,7 @@ class CryptAuth {
       if (real && own == CryptMethods::npos) attempt(account.hash, true);
       if (in_use.empty() && !real) attempt(default_dummy_, false);
     }
-    ::explicit_bzero(phrase.data(), phrase.size());
+    detail::secure_zero(phrase.data(), phrase.size());
 
     if (!account.found) {
       ec = errc::unknown_user;
@@ -395,7 +377,7 @@ class CryptAuth {
       const long today = static_cast<long>(::time(nullptr) / 86400);
       const detail::ShadowVerdict verdict = detail::check_shadow_expiry(*account.aging, today);
       if (verdict != detail::ShadowVerdict::open) {
-        if (log_) log_(LogPriority::notice, detail::closed_account_message(verdict, user));
+        log_line(log_, LogPriority::notice, detail::closed_account_message(verdict, user));
         ec = errc::auth_failed;
         return std::nullopt;
       }
@@ -453,7 +435,7 @@ class CryptAuth {
       shadowed = std::strcmp(pw.pw_passwd, "x") == 0;
       if (id_ok && !shadowed) out.hash = pw.pw_passwd;
     }
-    ::explicit_bzero(buffer.data(), buffer.size());
+    detail::secure_zero(buffer.data(), buffer.size());
     if (id_ok && shadowed) {
       spwd sp{};
       spwd* sp_found = nullptr;
@@ -462,7 +444,7 @@ class CryptAuth {
         out.hash = sp.sp_pwdp;
         out.aging = detail::ShadowAging{sp.sp_lstchg, sp.sp_max, sp.sp_inact, sp.sp_expire};
       }
-      ::explicit_bzero(buffer.data(), buffer.size());
+      detail::secure_zero(buffer.data(), buffer.size());
       if (rc != 0 && out.found) return errc::auth_backend;
     }
     return {};

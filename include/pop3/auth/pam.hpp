@@ -38,7 +38,9 @@
 #include <vector>
 
 #include "pop3/account.hpp"
+#include "pop3/auth/user_lookup.hpp"
 #include "pop3/concepts.hpp"
+#include "pop3/detail/secure_zero.hpp"
 #include "pop3/error.hpp"
 #include "pop3/log.hpp"
 
@@ -59,35 +61,6 @@ struct PamExchange {
   std::string_view password;
   unsigned delay_usec = 0;  // the largest failure delay a module asked for (pam_fail_delay)
 };
-
-// A name that can be a file name in the spool, CryptAuth's rule: one word, no '/' and no ':'.
-inline bool pam_name_ok(std::string_view name) noexcept {
-  if (name.empty() || name == "." || name == "..") return false;
-  for (const char c : name) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7f || c == '/' || c == ':') return false;
-  }
-  return true;
-}
-
-// getpwnam_r with a buffer that grows up to 1 MiB. 0 with `found` (nullptr: no such name), or
-// an errno value; ENOENT, ESRCH, EBADF and EPERM are documented ways of saying "no such name".
-inline int pam_passwd(const std::string& name, passwd& pw, std::vector<char>& buffer, passwd*& found) {
-  buffer.assign(4096, '\0');
-  for (;;) {
-    found = nullptr;
-    const int rc = ::getpwnam_r(name.c_str(), &pw, buffer.data(), buffer.size(), &found);
-    if (rc == ERANGE && buffer.size() < (1u << 20)) {
-      buffer.assign(buffer.size() * 2, '\0');
-      continue;
-    }
-    if (rc == ENOENT || rc == ESRCH || rc == EBADF || rc == EPERM) {
-      found = nullptr;
-      return 0;
-    }
-    return rc;
-  }
-}
 
 // A malloc'd NUL-terminated copy: PAM frees the responses it is given.
 inline char* pam_copy(std::string_view text) noexcept {
@@ -127,7 +100,7 @@ inline int pam_conversation(int count, const pam_message** messages, pam_respons
   if (status != PAM_SUCCESS) {
     for (int i = 0; i < count; ++i) {
       if (replies[i].resp == nullptr) continue;
-      ::explicit_bzero(replies[i].resp, std::strlen(replies[i].resp));
+      secure_zero(replies[i].resp, std::strlen(replies[i].resp));
       std::free(replies[i].resp);
     }
     std::free(replies);
@@ -174,7 +147,7 @@ class PamAuth {
   static std::optional<PamAuth> create(PamOptions options, std::string& error) {
     // Linux-PAM strips a path from the name and lowercases it: refuse what it would change.
     const std::string& service = options.service;
-    bool service_ok = detail::pam_name_ok(service);
+    bool service_ok = detail::valid_user_name(service);
     for (const char c : service) service_ok = service_ok && !(c >= 'A' && c <= 'Z');
     if (!service_ok) {
       error = "PAM service name \"" + service + "\" is not a lower-case file name";
@@ -211,7 +184,7 @@ class PamAuth {
     ::clock_gettime(CLOCK_MONOTONIC, &start);
     // Names that cannot be a spool file and passwords PAM cannot carry whole (an empty one, a
     // NUL would cut it, PAM_MAX_RESP_SIZE) never reach the modules: they say nothing of any account.
-    const bool user_ok = detail::pam_name_ok(user);
+    const bool user_ok = detail::valid_user_name(user);
     const bool password_ok = !password.empty() && password.size() < PAM_MAX_RESP_SIZE &&
                              password.find('\0') == std::string_view::npos;
     const std::string name(user);
@@ -222,7 +195,7 @@ class PamAuth {
     std::vector<char> buffer;
     passwd pw{};
     passwd* found = nullptr;
-    const int rc = user_ok ? detail::pam_passwd(name, pw, buffer, found) : 0;
+    const int rc = user_ok ? detail::lookup_entry(name.c_str(), pw, &found, buffer, ::getpwnam_r) : 0;
     // An identity that setresuid/setresgid would read as "unchanged" is never usable.
     const bool id_ok = found != nullptr && pw.pw_uid != 0 && pw.pw_uid != static_cast<uid_t>(-1) &&
                        pw.pw_gid != static_cast<gid_t>(-1);
@@ -286,7 +259,7 @@ class PamAuth {
                                      options_.confdir.empty() ? nullptr : options_.confdir.c_str(), &handle);
     if (status != PAM_SUCCESS) {
       // Linux-PAM's pam_strerror does not use the handle, which pam_start left null.
-      note(LogPriority::crit, "PAM service " + options_.service + ": " + ::pam_strerror(handle, status));
+      log_line(log_, LogPriority::crit, "PAM service " + options_.service + ": " + ::pam_strerror(handle, status));
       return status;
     }
     void (*hook)(int, unsigned, void*) = &detail::pam_delay_hook;
@@ -296,7 +269,8 @@ class PamAuth {
     if (status == PAM_SUCCESS) {
       status = ::pam_acct_mgmt(handle, PAM_SILENT | PAM_DISALLOW_NULL_AUTHTOK);
       if (status != PAM_SUCCESS && !detail::pam_backend_failure(status)) {
-        note(LogPriority::notice, "PAM account check refused " + user + ": " + ::pam_strerror(handle, status));
+        log_line(log_, LogPriority::notice,
+                 "PAM account check refused " + user + ": " + ::pam_strerror(handle, status));
       }
     }
     if (status == PAM_SUCCESS) {
@@ -305,19 +279,15 @@ class PamAuth {
       const void* item = nullptr;
       status = ::pam_get_item(handle, PAM_USER, &item);
       if (status == PAM_SUCCESS && (item == nullptr || user != static_cast<const char*>(item))) {
-        note(LogPriority::notice, "PAM changed the user name " + user + ": refused");
+        log_line(log_, LogPriority::notice, "PAM changed the user name " + user + ": refused");
         status = PAM_PERM_DENIED;
       }
     }
     if (detail::pam_backend_failure(status)) {
-      note(LogPriority::crit, "PAM service " + options_.service + ": " + ::pam_strerror(handle, status));
+      log_line(log_, LogPriority::crit, "PAM service " + options_.service + ": " + ::pam_strerror(handle, status));
     }
     ::pam_end(handle, status);
     return status;
-  }
-
-  void note(LogPriority priority, const std::string& message) const {
-    if (log_) log_(priority, message);
   }
 
   PamOptions options_;

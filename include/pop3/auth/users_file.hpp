@@ -36,7 +36,9 @@
 #include <utility>
 #include <vector>
 
-#include "pop3/credentials.hpp"
+#include "pop3/auth/user_lookup.hpp"
+#include "pop3/detail/secure_zero.hpp"
+#include "pop3/detail/unique_fd.hpp"
 #include "pop3/error.hpp"
 
 namespace pop3 {
@@ -64,16 +66,6 @@ inline bool has_control(std::string_view s) noexcept {
   return false;
 }
 
-// A name that can be a USER argument and a file name in the spool: one word, no '/'.
-inline bool valid_user_name(std::string_view name) noexcept {
-  if (name.empty() || name == "." || name == "..") return false;
-  for (const char c : name) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7f || c == '/' || c == ':') return false;
-  }
-  return true;
-}
-
 // A hash copied into a NUL-terminated buffer for libxcrypt, wiped when it goes away.
 class HashBuffer {
  public:
@@ -82,7 +74,7 @@ class HashBuffer {
   }
   HashBuffer(const HashBuffer&) = delete;
   HashBuffer& operator=(const HashBuffer&) = delete;
-  ~HashBuffer() { ::explicit_bzero(buffer_.data(), buffer_.size()); }
+  ~HashBuffer() { secure_zero(buffer_.data(), buffer_.size()); }
   // false: longer than any hash crypt(3) produces.
   [[nodiscard]] bool ok() const noexcept { return ok_; }
   [[nodiscard]] const char* c_str() const noexcept { return buffer_.data(); }
@@ -432,25 +424,24 @@ inline bool read_users_text(int fd, const std::string& path, const struct stat& 
     text.append(block.data(), static_cast<std::size_t>(n));
     at += n;
   }
-  ::explicit_bzero(block.data(), block.size());
+  secure_zero(block.data(), block.size());
   if (!ok) secure_zero(text);
   return ok;
 }
 
-// A users file opened for reading, checked; -1 with `error` otherwise.
-inline int open_users_file(const std::string& path, struct stat& st, std::string& error) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+// A users file opened for reading, checked; none with `error` otherwise.
+inline UniqueFd open_users_file(const std::string& path, struct stat& st, std::string& error) {
+  UniqueFd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (!fd) {
     error = path + ": " + std::strerror(errno);
-    return -1;
+    return fd;
   }
-  if (::fstat(fd, &st) != 0) {
+  if (::fstat(fd.get(), &st) != 0) {
     error = path + ": " + std::strerror(errno);
   } else if (check_users_file(path, st, error)) {
     return fd;
   }
-  ::close(fd);
-  return -1;
+  return {};
 }
 
 }  // namespace detail
@@ -463,11 +454,8 @@ class UsersFile {
     UsersFile file;
     file.path_ = std::move(path);
     struct stat st {};
-    const int fd = detail::open_users_file(file.path_, st, error);
-    if (fd < 0) return std::nullopt;
-    const bool ok = file.reindex(fd, st, error);
-    ::close(fd);
-    if (!ok) return std::nullopt;
+    const detail::UniqueFd fd = detail::open_users_file(file.path_, st, error);
+    if (!fd || !file.reindex(fd.get(), st, error)) return std::nullopt;
     return file;
   }
 
@@ -476,15 +464,13 @@ class UsersFile {
   // lookup answers errc::auth_backend until it is fixed.
   bool refresh(std::string& error) {
     struct stat st {};
-    const int fd = detail::open_users_file(path_, st, error);
-    if (fd < 0) {
+    const detail::UniqueFd fd = detail::open_users_file(path_, st, error);
+    if (!fd) {
       broken_ = true;
       return false;
     }
-    bool ok = true;
-    if (broken_ || !(detail::FileIdentity::of(st) == index_->identity)) ok = reindex(fd, st, error);
-    ::close(fd);
-    return ok;
+    if (broken_ || !(detail::FileIdentity::of(st) == index_->identity)) return reindex(fd.get(), st, error);
+    return true;
   }
 
   // Looks `name` up. {} with out.found set or not; errc::auth_backend when the file cannot be
@@ -493,18 +479,11 @@ class UsersFile {
     out.found = false;
     struct stat st {};
     std::string error;
-    const int fd = detail::open_users_file(path_, st, error);
-    if (fd < 0) return errc::auth_backend;
-    std::error_code result;
-    if (!(detail::FileIdentity::of(st) == index_->identity) && !reindex(fd, st, error)) {
-      result = errc::auth_backend;
-    } else if (!index_->error.empty()) {
-      result = errc::auth_backend;
-    } else {
-      result = read_entry(fd, name, out);
-    }
-    ::close(fd);
-    return result;
+    const detail::UniqueFd fd = detail::open_users_file(path_, st, error);
+    if (!fd) return errc::auth_backend;
+    if (!(detail::FileIdentity::of(st) == index_->identity) && !reindex(fd.get(), st, error)) return errc::auth_backend;
+    if (!index_->error.empty()) return errc::auth_backend;
+    return read_entry(fd.get(), name, out);
   }
 
   [[nodiscard]] const CryptMethods& methods() const noexcept { return index_->methods; }

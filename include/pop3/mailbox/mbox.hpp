@@ -33,11 +33,11 @@
 #include <string_view>
 #include <system_error>
 #include <thread>
-#include <utility>
 #include <vector>
 
 #include "pop3/concepts.hpp"
 #include "pop3/detail/huge_page_allocator.hpp"
+#include "pop3/detail/unique_fd.hpp"
 #include "pop3/digest/md5.hpp"
 #include "pop3/error.hpp"
 #include "pop3/limits.hpp"
@@ -142,36 +142,11 @@ class MboxMailbox {
 
   explicit MboxMailbox(Limits limits = {}) noexcept : limits_(limits) {}
 
-  MboxMailbox(MboxMailbox&& other) noexcept
-      : limits_(other.limits_),
-        fd_(std::exchange(other.fd_, -1)),
-        buffer_(std::move(other.buffer_)),
-        table_(std::move(other.table_)),
-        login_size_(std::exchange(other.login_size_, 0)),
-        mtime_(other.mtime_),
-        stale_(std::exchange(other.stale_, false)),
-        path_(std::exchange(other.path_, {})) {}
-
-  MboxMailbox& operator=(MboxMailbox&& other) noexcept {
-    if (this != &other) {
-      close_all();
-      limits_ = other.limits_;
-      fd_ = std::exchange(other.fd_, -1);
-      buffer_ = std::move(other.buffer_);
-      drop_window();
-      other.drop_window();
-      table_ = std::move(other.table_);
-      login_size_ = std::exchange(other.login_size_, 0);
-      mtime_ = other.mtime_;
-      stale_ = std::exchange(other.stale_, false);
-      path_ = std::exchange(other.path_, {});
-    }
-    return *this;
-  }
-
+  // A moved-from mailbox owns no file and no table; it may be destroyed or assigned to.
+  MboxMailbox(MboxMailbox&&) noexcept = default;
+  MboxMailbox& operator=(MboxMailbox&&) noexcept = default;
   MboxMailbox(const MboxMailbox&) = delete;
   MboxMailbox& operator=(const MboxMailbox&) = delete;
-  ~MboxMailbox() { close_all(); }
 
   // Spec 9.1. ec: errc::mailbox_refused (not a regular file, not mbox, over the limits)
   // or errc::mailbox_io (cannot stat, open, lock or read it, it shrank while we read, or
@@ -199,15 +174,15 @@ class MboxMailbox {
 
     // O_NOFOLLOW and the fstat below close the window between lstat and open;
     // O_NONBLOCK keeps a FIFO swapped in from blocking the open.
-    fd_ = ::open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd_ < 0) {
+    fd_.reset(::open(path, O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+    if (!fd_) {
       ec = errc::mailbox_io;
       return;
     }
-    if (fstat(fd_, &st) != 0) return fail(ec, errc::mailbox_io);
+    if (fstat(fd_.get(), &st) != 0) return fail(ec, errc::mailbox_io);
     if (!S_ISREG(st.st_mode)) return fail(ec, errc::mailbox_refused);
-    if (!detail::mbox_lock(fd_, F_RDLCK)) return fail(ec, errc::mailbox_io);
-    if (fstat(fd_, &st) != 0) return fail(ec, errc::mailbox_io);
+    if (!detail::mbox_lock(fd_.get(), F_RDLCK)) return fail(ec, errc::mailbox_io);
+    if (fstat(fd_.get(), &st) != 0) return fail(ec, errc::mailbox_io);
     const auto size = static_cast<std::uint64_t>(st.st_size);
     if (size > limits_.max_mailbox_bytes) return fail(ec, errc::mailbox_refused);
     if (size == 0) {  // emptied between lstat and lock: nothing to read
@@ -226,7 +201,7 @@ class MboxMailbox {
     login_size_ = size;
     mtime_ = st.st_mtim.tv_sec;
     detail::mbox_hold_past_mtime(mtime_);
-    detail::mbox_lock(fd_, F_UNLCK);
+    detail::mbox_lock(fd_.get(), F_UNLCK);
   }
 
   [[nodiscard]] std::uint32_t count() const noexcept { return static_cast<std::uint32_t>(table_.size()); }
@@ -244,21 +219,21 @@ class MboxMailbox {
       ec = errc::mailbox_changed;
       return;
     }
-    if (fd_ < 0) return;  // empty or missing mailbox: nothing to change under us
+    if (!fd_) return;  // empty or missing mailbox: nothing to change under us
     struct stat st {};
-    if (fstat(fd_, &st) != 0) {
+    if (fstat(fd_.get(), &st) != 0) {
       ec = errc::mailbox_io;
       return;
     }
     // popa3d looks at the mtime only. A size below the login size is checked as well:
     // it costs nothing and catches a truncation within the same second.
     if (st.st_mtim.tv_sec == mtime_ && static_cast<std::uint64_t>(st.st_size) >= login_size_) return;
-    if (!detail::mbox_lock(fd_, F_RDLCK)) {
+    if (!detail::mbox_lock(fd_.get(), F_RDLCK)) {
       ec = errc::mailbox_io;
       return;
     }
     recheck(true, ec);
-    detail::mbox_lock(fd_, F_UNLCK);
+    detail::mbox_lock(fd_.get(), F_UNLCK);
   }
 
   // The raw (LF) bytes of message i from `offset`, at most chunk_bytes, read from the file
@@ -283,7 +258,7 @@ class MboxMailbox {
       // file drops the window, so bytes changed harmlessly are read again, as popa3d does.
       const auto want = static_cast<std::size_t>(
           std::max<std::uint64_t>(n, std::min<std::uint64_t>(detail::mbox_block, login_size_ - begin)));
-      const ssize_t got = detail::mbox_pread(fd_, buffer_.get(), want, begin);
+      const ssize_t got = detail::mbox_pread(fd_.get(), buffer_.get(), want, begin);
       if (got < 0) {
         drop_window();
         ec = errc::mailbox_io;
@@ -318,13 +293,13 @@ class MboxMailbox {
       ec = errc::mailbox_changed;
       return;
     }
-    if (!detail::mbox_lock(fd_, F_WRLCK)) {
+    if (!detail::mbox_lock(fd_.get(), F_WRLCK)) {
       ec = errc::mailbox_io;
       return;
     }
     std::optional<detail::MboxSignalBlock> no_signals;
     update_locked(deletions, ec, no_signals);
-    detail::mbox_lock(fd_, F_UNLCK);
+    detail::mbox_lock(fd_.get(), F_UNLCK);
   }  // signals are unblocked here, after the unlock
 
  private:
@@ -348,8 +323,7 @@ class MboxMailbox {
 
   // Forgets the file; the buffer is kept for the next open().
   void close_all() noexcept {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
+    fd_.reset();
     table_.clear();
     table_.shrink_to_fit();
     login_size_ = 0;
@@ -429,7 +403,7 @@ class MboxMailbox {
       // The window never runs past the buffer, whatever the scanner leaves unconsumed.
       const auto want = static_cast<std::size_t>(
           std::min<std::uint64_t>({detail::mbox_block, buffer_bytes - carry, end - read_to}));
-      const ssize_t got = detail::mbox_pread(fd_, buffer + carry, want, read_to);
+      const ssize_t got = detail::mbox_pread(fd_.get(), buffer + carry, want, read_to);
       if (got < 0) {
         ec = errc::mailbox_io;
         return ScanStatus::ok;
@@ -464,7 +438,7 @@ class MboxMailbox {
     const std::uint64_t limit = std::min(end, from + parallel_split_search);
     while (from + separator.size() <= limit) {
       const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(detail::mbox_block, limit - from));
-      const ssize_t got = detail::mbox_pread(fd_, buffer, want, from);
+      const ssize_t got = detail::mbox_pread(fd_.get(), buffer, want, from);
       if (got < 0 || static_cast<std::size_t>(got) != want) {
         ec = got < 0 ? errc::mailbox_io : errc::mailbox_changed;
         return end;
@@ -482,7 +456,7 @@ class MboxMailbox {
   // at login, and its first login-size bytes must parse to the same table.
   void recheck(bool hold_past_mtime, std::error_code& ec) {
     struct stat st {};
-    if (fstat(fd_, &st) != 0) {
+    if (fstat(fd_.get(), &st) != 0) {
       ec = errc::mailbox_io;
       return;
     }
@@ -503,7 +477,7 @@ class MboxMailbox {
     if (hold_past_mtime) detail::mbox_hold_past_mtime(mtime_);
   }
 
-  // True if lstat(path_) still gives the file that `opened` (fstat of fd_) describes. A file
+  // True if lstat(path_) still gives the file that `opened` (fstat of fd_.get()) describes. A file
   // renamed over the path, or the path gone or made a symlink, is a conflict: popa3d
   // compacts the old, unlinked file then, so the deletions are lost while the client got
   // "+OK".
@@ -550,7 +524,7 @@ class MboxMailbox {
   void update_locked(const DeletionSet& deletions, std::error_code& ec,
                      std::optional<detail::MboxSignalBlock>& no_signals) {
     struct stat st {};
-    if (fstat(fd_, &st) != 0) {
+    if (fstat(fd_.get(), &st) != 0) {
       ec = errc::mailbox_io;
       return;
     }
@@ -569,12 +543,13 @@ class MboxMailbox {
     stale_ = true;  // from here on the file no longer matches the table
     no_signals.emplace();
     const auto from_offset = [this](std::uint32_t k) { return table_[k].from_offset; };
-    if (!detail::mbox_compact(fd_, count(), from_offset, deletions, login_size_, limits_.max_mailbox_bytes, block))
+    if (!detail::mbox_compact(fd_.get(), count(), from_offset, deletions, login_size_, limits_.max_mailbox_bytes,
+                              block))
       ec = errc::mailbox_io;
   }
 
   Limits limits_;
-  int fd_ = -1;
+  detail::UniqueFd fd_;
   std::unique_ptr<char[]> buffer_;  // buffer_bytes; see the class comment
   Table table_;
   std::uint64_t login_size_ = 0;    // bytes scanned at open: the extent the table describes

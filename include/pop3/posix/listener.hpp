@@ -33,8 +33,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "pop3/detail/unique_fd.hpp"
 #include "pop3/log.hpp"
 
 namespace pop3::posix {
@@ -123,35 +125,12 @@ struct Slot {
   PeerKey peer;
 };
 
-inline void log_line(const LogSink& log, LogPriority priority, const std::string& message) {
-  if (log) log(priority, message);
-}
-
 inline std::string errno_text(int err) { return std::strerror(err); }
 
 inline int log_failure(const LogSink& log, const char* call, int err) {
   log_line(log, LogPriority::crit, std::string(call) + ": " + errno_text(err));
   return 1;
 }
-
-// Closes a set of descriptors on every path out of run_listener.
-class FdSet {
- public:
-  FdSet() = default;
-  FdSet(const FdSet&) = delete;
-  FdSet& operator=(const FdSet&) = delete;
-  ~FdSet() { close_all(); }
-  void add(int fd) { fds_.push_back(fd); }
-  void close_all() noexcept {
-    for (int fd : fds_) ::close(fd);
-    fds_.clear();
-  }
-  [[nodiscard]] const std::vector<int>& fds() const noexcept { return fds_; }
-  [[nodiscard]] std::size_t size() const noexcept { return fds_.size(); }
-
- private:
-  std::vector<int> fds_;
-};
 
 // The signals the loop handles, their previous dispositions restored on exit and in children.
 class SignalGuard {
@@ -193,8 +172,8 @@ class SignalGuard {
 };
 
 // Opens, binds and listens on every address; returns 0 or an exit status after logging.
-inline int open_listeners(const ListenerOptions& options, FdSet& listeners, const LogSink& log,
-                          std::uint16_t& bound_port) {
+inline int open_listeners(const ListenerOptions& options, std::vector<pop3::detail::UniqueFd>& listeners,
+                          const LogSink& log, std::uint16_t& bound_port) {
   const bool implicit = options.addresses.empty();
   const std::vector<std::string> addresses =
       implicit ? std::vector<std::string>{"0.0.0.0", "::"} : options.addresses;
@@ -215,9 +194,10 @@ inline int open_listeners(const ListenerOptions& options, FdSet& listeners, cons
         log_line(log, LogPriority::crit, "too many listening addresses");
         return 1;
       }
-      const int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                              ai->ai_protocol);
-      if (fd < 0) {
+      pop3::detail::UniqueFd socket{::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                                             ai->ai_protocol)};
+      const int fd = socket.get();
+      if (!socket) {
         const int err = errno;
         // An IPv4-only host cannot open the implicit "::" socket; 0.0.0.0 still serves.
         if (implicit && ai->ai_family == AF_INET6 && err == EAFNOSUPPORT) continue;
@@ -235,12 +215,12 @@ inline int open_listeners(const ListenerOptions& options, FdSet& listeners, cons
       if (ok) ok = ::listen(fd, options.backlog) == 0;
       if (!ok) {
         const int err = errno;
-        ::close(fd);
+        socket.reset();
         if (implicit && ai->ai_family == AF_INET6 && err == EADDRNOTAVAIL) continue;
         ::freeaddrinfo(found);
         return log_failure(log, call, err);
       }
-      listeners.add(fd);
+      listeners.push_back(std::move(socket));
       if (bound_port == 0) {
         sockaddr_storage ss{};
         socklen_t len = sizeof ss;
@@ -274,7 +254,7 @@ inline int run(const ListenerOptions& options,
     return 1;
   }
 
-  FdSet listeners;
+  std::vector<pop3::detail::UniqueFd> listeners;
   std::uint16_t port = 0;
   if (const int rc = open_listeners(options, listeners, log, port); rc != 0) return rc;
   if (::chdir("/") != 0) return log_failure(log, "chdir", errno);
@@ -286,21 +266,21 @@ inline int run(const ListenerOptions& options,
     if (pid > 0) ::_exit(0);
     ::setsid();
     // Detached, the caller's terminal or pipes are no business of ours or of any session.
-    const int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null_fd < 0) return log_failure(log, "open /dev/null", errno);
+    pop3::detail::UniqueFd null_fd{::open("/dev/null", O_RDWR | O_CLOEXEC)};
+    if (!null_fd) return log_failure(log, "open /dev/null", errno);
     for (int fd = 0; fd <= 2; ++fd) {
-      if (fd != null_fd && ::dup2(null_fd, fd) < 0) return log_failure(log, "dup2", errno);
+      if (fd != null_fd.get() && ::dup2(null_fd.get(), fd) < 0) return log_failure(log, "dup2", errno);
     }
-    if (null_fd > 2) ::close(null_fd);
+    // Opened as 0, 1 or 2, it is one of the three it was opened for.
+    if (null_fd.get() <= 2) (void)null_fd.release();
   }
 
   // The self-pipe turns SIGCHLD/SIGTERM/SIGINT into a readable descriptor for poll().
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC | O_NONBLOCK) != 0) return log_failure(log, "pipe", errno);
-  FdSet signal_pipe;
-  signal_pipe.add(pipe_fds[0]);
-  signal_pipe.add(pipe_fds[1]);
-  SignalGuard signals(pipe_fds[1]);
+  pop3::detail::UniqueFd signal_read{pipe_fds[0]};
+  pop3::detail::UniqueFd signal_write{pipe_fds[1]};
+  SignalGuard signals(signal_write.get());
 
   if (options.on_listening) options.on_listening(port);
 
@@ -322,7 +302,8 @@ inline int run(const ListenerOptions& options,
     }
   };
 
-  const auto handle = [&](int fd, const sockaddr_storage& ss) {
+  // Takes the accepted socket; the parent closes it on every path out.
+  const auto handle = [&](pop3::detail::UniqueFd fd, const sockaddr_storage& ss) {
     const Peer peer = describe_peer(ss);
     const Clock::time_point now = Clock::now();
     const auto recent = [&](const std::optional<Clock::time_point>& t) {
@@ -339,7 +320,6 @@ inline int run(const ListenerOptions& options,
             log_line(log, LogPriority::notice, peer.text + ": per source limit reached");
             slot.logged = now;
           }
-          ::close(fd);
           return;
         }
       } else if (free_slot == slots.size()) {
@@ -351,7 +331,6 @@ inline int run(const ListenerOptions& options,
         log_line(log, LogPriority::notice, peer.text + ": sessions limit reached");
         global_logged = now;
       }
-      ::close(fd);
       return;
     }
 
@@ -362,13 +341,14 @@ inline int run(const ListenerOptions& options,
     const pid_t pid = ::fork();
     if (pid == 0) {
       signals.restore();
-      signal_pipe.close_all();
-      listeners.close_all();
+      signal_read.reset();
+      signal_write.reset();
+      listeners.clear();
       SignalGuard::unblock(old_mask);
       int status = 1;
       try {
         log_line(log, LogPriority::info, "Session from " + peer.text);
-        status = session(fd, peer.text);
+        status = session(fd.get(), peer.text);
       } catch (...) {
         // An exception must not unwind into the accept loop's copy in this child.
         status = 1;
@@ -387,13 +367,12 @@ inline int run(const ListenerOptions& options,
       slot.peer = peer.key;
     }
     SignalGuard::unblock(old_mask);
-    ::close(fd);
   };
 
   std::vector<pollfd> pfds;
   pfds.reserve(listeners.size() + 1);
-  pfds.push_back({pipe_fds[0], POLLIN, 0});
-  for (int fd : listeners.fds()) pfds.push_back({fd, POLLIN, 0});
+  pfds.push_back({signal_read.get(), POLLIN, 0});
+  for (const pop3::detail::UniqueFd& fd : listeners) pfds.push_back({fd.get(), POLLIN, 0});
 
   bool stop = false;
   bool backoff = false;
@@ -412,7 +391,7 @@ inline int run(const ListenerOptions& options,
       std::array<unsigned char, 64> buf;
       // Bounded: the pipe is non-blocking and each read removes up to 64 pending signals.
       for (int i = 0; i < 64; ++i) {
-        const ssize_t n = ::read(pipe_fds[0], buf.data(), buf.size());
+        const ssize_t n = ::read(signal_read.get(), buf.data(), buf.size());
         if (n <= 0) break;
         for (ssize_t k = 0; k < n; ++k)
           if (buf[k] == SIGTERM || buf[k] == SIGINT) stop = true;
@@ -425,8 +404,8 @@ inline int run(const ListenerOptions& options,
       if (!(pfds[i].revents & POLLIN)) continue;
       sockaddr_storage ss{};
       socklen_t len = sizeof ss;
-      const int fd = ::accept4(pfds[i].fd, reinterpret_cast<sockaddr*>(&ss), &len, 0);
-      if (fd < 0) {
+      pop3::detail::UniqueFd fd{::accept4(pfds[i].fd, reinterpret_cast<sockaddr*>(&ss), &len, 0)};
+      if (!fd) {
         // Otherwise the client went away (ECONNABORTED) or it was spurious: poll again.
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
           log_failure(log, "accept", errno);
@@ -435,13 +414,13 @@ inline int run(const ListenerOptions& options,
         continue;
       }
       reap();
-      handle(fd, ss);
+      handle(std::move(fd), ss);
     }
   }
 
   // Stop: no new connections; let the running sessions end on their own (their idle timeout
   // bounds the wait), then leave.
-  listeners.close_all();
+  listeners.clear();
   for (auto& slot : slots) {
     if (slot.pid == 0) continue;
     int status = 0;
@@ -466,7 +445,7 @@ inline int run_listener(const ListenerOptions& options,
     return detail::listener::run(options, session, log);
   } catch (const std::exception& e) {
     // Only allocation can throw here; the sockets and handlers were released on the way out.
-    detail::listener::log_line(log, LogPriority::crit, std::string("listener: ") + e.what());
+    log_line(log, LogPriority::crit, std::string("listener: ") + e.what());
     return 1;
   }
 }

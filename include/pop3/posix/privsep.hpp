@@ -40,7 +40,6 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
-#include <cstdint>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -51,9 +50,11 @@
 
 #include "pop3/account.hpp"
 #include "pop3/credentials.hpp"
+#include "pop3/detail/unique_fd.hpp"
 #include "pop3/error.hpp"
 #include "pop3/limits.hpp"
 #include "pop3/log.hpp"
+#include "pop3/posix/handoff.hpp"
 #include "pop3/protocol/line.hpp"
 #include "pop3/session/login.hpp"
 
@@ -73,13 +74,12 @@ struct PrivsepOptions {
   std::chrono::milliseconds failure_delay = default_failure_delay;  // 0: none
 };
 
-// The startup checks done: what each session drops to before running client-driven code.
-struct PrivsepConfig {
+// The startup checks done: what each session drops to before running client-driven code, and
+// the bounds of what root reads from its children (handoff.hpp).
+struct PrivsepConfig : HandoffBounds {
   uid_t uid = 0;
   gid_t gid = 0;
   std::string chroot_dir;
-  std::size_t auth_buffer = 0;
-  std::size_t max_pending = 0;
   std::chrono::milliseconds failure_delay{0};
 };
 
@@ -136,74 +136,6 @@ inline bool drop_privileges(uid_t uid, gid_t gid, const std::string* chroot_dir,
   return true;
 }
 
-// The child -> root message: three 32-bit lengths (user, password, pending), then the bytes.
-// Both ends are this program, so native byte order is fine.
-inline constexpr std::size_t handoff_header = 3 * sizeof(std::uint32_t);
-
-inline bool write_all(int fd, const char* data, std::size_t size) {
-  while (size > 0) {
-    const ssize_t n = ::write(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data += n;
-    size -= static_cast<std::size_t>(n);
-  }
-  return true;
-}
-
-inline bool write_handoff(int fd, std::string_view user, std::string_view password, std::string_view pending) {
-  std::string message;
-  message.reserve(handoff_header + user.size() + password.size() + pending.size());
-  for (const std::size_t length : {user.size(), password.size(), pending.size()}) {
-    const auto value = static_cast<std::uint32_t>(length);
-    message.append(reinterpret_cast<const char*>(&value), sizeof value);
-  }
-  message.append(user).append(password).append(pending);
-  const bool ok = write_all(fd, message.data(), message.size());
-  ::explicit_bzero(message.data(), message.size());
-  return ok;
-}
-
-// Reads up to `size` bytes; fewer only at end of file. -1 on a read error.
-inline ssize_t read_full(int fd, char* data, std::size_t size) {
-  std::size_t done = 0;
-  while (done < size) {
-    const ssize_t n = ::read(fd, data + done, size - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -1;
-    if (n == 0) break;
-    done += static_cast<std::size_t>(n);
-  }
-  return static_cast<ssize_t>(done);
-}
-
-enum class Handoff { none, ok, malformed };
-
-// Reads what the child sent, trusting none of it: the lengths are checked against the bounds
-// before anything is read, and nothing may follow the message.
-inline Handoff read_handoff(int fd, const PrivsepConfig& config, Credentials& out) {
-  std::array<char, handoff_header> header{};
-  const ssize_t got = read_full(fd, header.data(), header.size());
-  if (got == 0) return Handoff::none;
-  if (got != static_cast<ssize_t>(header.size())) return Handoff::malformed;
-  std::array<std::uint32_t, 3> length{};
-  std::memcpy(length.data(), header.data(), header.size());
-  const std::uint64_t auth_bytes = std::uint64_t{length[0]} + 1 + length[1] + 1;  // as "user\0pass\0"
-  if (auth_bytes > config.auth_buffer || length[2] > config.max_pending) return Handoff::malformed;
-
-  std::vector<char> body(static_cast<std::size_t>(length[0]) + length[1] + length[2] + 1);
-  const ssize_t n = read_full(fd, body.data(), body.size());
-  Handoff result = Handoff::malformed;
-  if (n == static_cast<ssize_t>(body.size() - 1)) {  // one byte more than announced: not allowed
-    out.user.assign(body.data(), length[0]);
-    out.password.assign(body.data() + length[0], length[1]);
-    out.pending.assign(body.data() + length[0] + length[1], length[2]);
-    result = Handoff::ok;
-  }
-  ::explicit_bzero(body.data(), body.size());
-  return result;
-}
-
 // Reaps the child; true if it exited with status 0.
 inline bool reap(pid_t pid) {
   int status = 0;
@@ -213,69 +145,10 @@ inline bool reap(pid_t pid) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
-inline void log_line(const LogSink& log, LogPriority priority, const std::string& message) {
-  if (log) log(priority, message);
-}
-
 // The Auth policy's answer, with UID 0 refused whatever the policy said (check_login).
 template <class Server>
 std::optional<Account> check_password(Server& server, Credentials& credentials, std::error_code& ec) {
   return check_login(server.auth(), credentials, ec);
-}
-
-// The auth child -> root result: five 32-bit words (status, UID, GID, user length, mailbox
-// length), then the user and the mailbox bytes (Account::mailbox, empty when the locator's
-// rule applies); a refusal has only its status, the other words 0. Native byte order, as for
-// the handoff.
-enum class AuthStatus : std::uint32_t { account = 0, auth_failed = 1, unknown_user = 2, auth_backend = 3 };
-inline constexpr std::size_t auth_result_header = 5 * sizeof(std::uint32_t);
-// PATH_MAX: no longer mailbox could be opened.
-inline constexpr std::size_t max_maildrop = 4096;
-
-inline bool write_auth_result(int fd, const std::optional<Account>& account, std::error_code ec) {
-  std::array<std::uint32_t, 5> words{};
-  if (account) {
-    words = {static_cast<std::uint32_t>(AuthStatus::account), account->uid, account->gid,
-             static_cast<std::uint32_t>(account->user.size()), static_cast<std::uint32_t>(account->mailbox.size())};
-  } else {
-    words[0] = static_cast<std::uint32_t>(ec == errc::auth_failed    ? AuthStatus::auth_failed
-                                          : ec == errc::unknown_user ? AuthStatus::unknown_user
-                                                                     : AuthStatus::auth_backend);
-  }
-  std::string message(reinterpret_cast<const char*>(words.data()), auth_result_header);
-  if (account) message.append(account->user).append(account->mailbox);
-  return write_all(fd, message.data(), message.size());
-}
-
-// Reads the auth child's result, trusting none of it: a known status, lengths within bounds
-// (the user within the handoff's, the mailbox within PATH_MAX), an identity that
-// setresuid would not read as "unchanged", and nothing after the message. false: malformed.
-inline bool read_auth_result(int fd, const PrivsepConfig& config, std::optional<Account>& account,
-                             std::error_code& ec) {
-  account.reset();
-  std::array<char, auth_result_header> header{};
-  if (read_full(fd, header.data(), header.size()) != static_cast<ssize_t>(header.size())) return false;
-  std::array<std::uint32_t, 5> words{};
-  std::memcpy(words.data(), header.data(), header.size());
-  const auto [status, uid, gid, user_size, maildrop_size] = words;
-  if (status > static_cast<std::uint32_t>(AuthStatus::auth_backend)) return false;
-  if (status != static_cast<std::uint32_t>(AuthStatus::account)) {
-    char extra = 0;
-    if (uid != 0 || gid != 0 || user_size != 0 || maildrop_size != 0 || read_full(fd, &extra, 1) != 0) return false;
-    ec = status == static_cast<std::uint32_t>(AuthStatus::auth_failed)    ? errc::auth_failed
-         : status == static_cast<std::uint32_t>(AuthStatus::unknown_user) ? errc::unknown_user
-                                                                          : errc::auth_backend;
-    return true;
-  }
-  if (user_size == 0 || user_size >= config.auth_buffer || maildrop_size > max_maildrop ||
-      uid == UINT32_MAX || gid == UINT32_MAX) {
-    return false;
-  }
-  std::string body(std::size_t{user_size} + maildrop_size + 1, '\0');
-  if (read_full(fd, body.data(), body.size()) != static_cast<ssize_t>(body.size() - 1)) return false;
-  account = Account{body.substr(0, user_size), body.substr(user_size, maildrop_size), uid, gid};
-  ec.clear();
-  return true;
 }
 
 // check_password in a child process that exits once it has written its result: whatever the
@@ -292,32 +165,32 @@ std::optional<Account> check_password_in_child(Server& server, Credentials& cred
     log_line(log, LogPriority::crit, errno_message("pipe", errno));
     return std::nullopt;
   }
+  pop3::detail::UniqueFd read_end{fds[0]};
+  pop3::detail::UniqueFd write_end{fds[1]};
   const pid_t pid = ::fork();
   if (pid < 0) {
     credentials.wipe();
     log_line(log, LogPriority::crit, errno_message("fork", errno));
-    ::close(fds[0]);
-    ::close(fds[1]);
     return std::nullopt;
   }
   if (pid == 0) {
     // Never returns: unwinding into the caller's frames would run them twice.
     int status = 1;
     try {
-      ::close(fds[0]);
+      read_end.reset();
       std::error_code child_ec;
       const std::optional<Account> account = check_password(server, credentials, child_ec);
-      status = write_auth_result(fds[1], account, child_ec) ? 0 : 1;
+      status = write_auth_result(write_end.get(), account, child_ec) ? 0 : 1;
     } catch (...) {
       status = 1;
     }
     ::_exit(status);
   }
   credentials.wipe();
-  ::close(fds[1]);
+  write_end.reset();
   std::optional<Account> account;
-  const bool well_formed = read_auth_result(fds[0], config, account, ec);
-  ::close(fds[0]);
+  const bool well_formed = read_auth_result(read_end.get(), config, account, ec);
+  read_end.reset();
   const bool child_ok = reap(pid);
   if (!well_formed || !child_ok) {
     log_line(log, LogPriority::crit, "Malformed result from the authentication process");
@@ -411,29 +284,29 @@ template <class Server>
 int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSink& log) {
   std::array<int, 2> pipe_fds{};
   if (::pipe2(pipe_fds.data(), O_CLOEXEC) != 0) {
-    detail::log_line(log, LogPriority::crit, detail::errno_message("pipe", errno));
+    log_line(log, LogPriority::crit, detail::errno_message("pipe", errno));
     return 1;
   }
+  pop3::detail::UniqueFd read_end{pipe_fds[0]};
+  pop3::detail::UniqueFd write_end{pipe_fds[1]};
   const pid_t pid = ::fork();
   if (pid < 0) {
-    detail::log_line(log, LogPriority::crit, detail::errno_message("fork", errno));
-    ::close(pipe_fds[0]);
-    ::close(pipe_fds[1]);
+    log_line(log, LogPriority::crit, detail::errno_message("fork", errno));
     return 1;
   }
   if (pid == 0) {
     // The child never returns: unwinding into the caller's frames would run them twice.
     int status = 1;
     try {
-      ::close(pipe_fds[0]);
+      read_end.reset();
       std::string failed;
       if (!detail::drop_privileges(config.uid, config.gid, &config.chroot_dir, failed)) {
-        detail::log_line(log, LogPriority::crit, failed);
+        log_line(log, LogPriority::crit, failed);
       } else {
         std::error_code ec;
         auto credentials = server.authorize(ec);
         status = 0;
-        if (credentials && !detail::write_handoff(pipe_fds[1], credentials->user, credentials->password,
+        if (credentials && !detail::write_handoff(write_end.get(), credentials->user, credentials->password,
                                                   credentials->pending)) {
           status = 1;
         }
@@ -445,10 +318,10 @@ int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSi
     ::_exit(status);
   }
 
-  ::close(pipe_fds[1]);
+  write_end.reset();
   Credentials credentials;
-  detail::Handoff handoff = detail::read_handoff(pipe_fds[0], config, credentials);
-  ::close(pipe_fds[0]);
+  detail::Handoff handoff = detail::read_handoff(read_end.get(), config, credentials);
+  read_end.reset();
   const bool child_ok = detail::reap(pid);
   // Credentials count only from a child that finished cleanly.
   if (!child_ok && handoff == detail::Handoff::ok) handoff = detail::Handoff::malformed;
@@ -457,7 +330,7 @@ int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSi
   if (handoff == detail::Handoff::none) {
     // The session ended in AUTHORIZATION; the child has logged why. Root drops all the same.
     if (!detail::drop_privileges(config.uid, config.gid, &config.chroot_dir, failed)) {
-      detail::log_line(log, LogPriority::crit, failed);
+      log_line(log, LogPriority::crit, failed);
       return 1;
     }
     return child_ok ? 0 : 1;
@@ -470,13 +343,13 @@ int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSi
     account = detail::check_password_in_child(server, credentials, config, log, ec);
   } else {
     credentials.wipe();
-    detail::log_line(log, LogPriority::crit, "Malformed credentials from the AUTHORIZATION process");
+    log_line(log, LogPriority::crit, "Malformed credentials from the AUTHORIZATION process");
   }
 
   if (account) {
     log_login_passed(log, credentials.user);
     if (!detail::drop_privileges(account->uid, account->gid, nullptr, failed)) {
-      detail::log_line(log, LogPriority::crit, failed);
+      log_line(log, LogPriority::crit, failed);
       return 1;
     }
     (void)server.transact(*account, credentials.pending);
@@ -485,7 +358,7 @@ int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSi
 
   // popa3d's order: drop as the child did, then reply, then log.
   if (!detail::drop_privileges(config.uid, config.gid, &config.chroot_dir, failed)) {
-    detail::log_line(log, LogPriority::crit, failed);
+    log_line(log, LogPriority::crit, failed);
     return 1;
   }
   wait_failure_delay(received, config.failure_delay);

@@ -17,7 +17,7 @@
 #include <string>
 #include <string_view>
 
-#include "pop3/credentials.hpp"
+#include "pop3/detail/secure_zero.hpp"
 
 namespace pop3 {
 

@@ -81,7 +81,7 @@ class AuthorizationSession {
     }
     io_.reset();
     if (credentials_) return std::exchange(credentials_, std::nullopt);
-    log(LogPriority::info, "Didn't attempt authentication");
+    log_line(log_, LogPriority::info, "Didn't attempt authentication");
     return std::nullopt;
   }
 
@@ -94,10 +94,6 @@ class AuthorizationSession {
   }
 
  private:
-  void log(LogPriority priority, const std::string& message) const {
-    if (log_) log_(priority, message);
-  }
-
   Transport& transport_;
   Limits limits_;
   const LogSink& log_;

@@ -106,7 +106,7 @@ class SessionIo {
   [[nodiscard]] std::uint64_t exchanges() const noexcept { return exchanges_; }
 
   void log(LogPriority priority, const std::string& message) const {
-    if (log_) log_(priority, message);
+    log_line(log_, priority, message);
   }
 
  private:

@@ -37,7 +37,7 @@ std::optional<Account> check_login(Auth& auth, Credentials& credentials, std::er
 }
 
 inline void log_login_passed(const LogSink& log, const std::string& user) {
-  if (log) log(LogPriority::info, "Authentication passed for " + user);
+  log_line(log, LogPriority::info, "Authentication passed for " + user);
 }
 
 // Spec section 15: the user name when it exists (also for root and UID 0), "UNKNOWN USER"
