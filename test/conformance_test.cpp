@@ -24,6 +24,7 @@
 #include "pop3/mailbox/mbox.hpp"
 #include "pop3/server.hpp"
 #include "support/case_files.hpp"
+#include "support/temp_dir.hpp"
 
 namespace {
 

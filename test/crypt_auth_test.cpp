@@ -18,36 +18,13 @@
 #include <string>
 #include <vector>
 
+#include "support/crypt_hash.hpp"
+#include "support/temp_dir.hpp"
+
 namespace {
 
-// A hash of `password` made the way mkpasswd would, with the given method prefix.
-std::string make_hash(const char* password, const char* prefix = "$y$", unsigned long count = 0) {
-  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
-  BOOST_REQUIRE(::crypt_gensalt_rn(prefix, count, nullptr, 0, salt, sizeof salt) != nullptr);
-  crypt_data data{};
-  const char* hash = ::crypt_rn(password, salt, &data, sizeof data);
-  BOOST_REQUIRE(hash != nullptr);
-  return hash;
-}
-
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    char templ[] = "/tmp/crypt_auth_test.XXXXXX";
-    BOOST_REQUIRE(::mkdtemp(templ) != nullptr);
-    path = templ;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string write(const std::string& name, const std::string& text, mode_t mode = 0600) const {
-    const std::string file = (path / name).string();
-    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    BOOST_REQUIRE(fd >= 0);
-    BOOST_REQUIRE(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
-    ::close(fd);
-    BOOST_REQUIRE(::chmod(file.c_str(), mode) == 0);
-    return file;
-  }
-};
+using pop3::test::make_hash;
+using pop3::test::TempDir;
 
 // Fixture: a users file with the accounts the refusal tests need.
 struct Accounts {
@@ -96,10 +73,10 @@ BOOST_AUTO_TEST_CASE(unsafe_or_missing_files_are_refused) {
   const std::string group_writable = dir.write("users2", "alice:*:1:1:\n", 0660);
   BOOST_TEST(!pop3::CryptAuth::from_users_file(group_writable, error));
   BOOST_TEST(error.find("not be writable by group") != std::string::npos);
-  BOOST_TEST(!pop3::CryptAuth::from_users_file((dir.path / "absent").string(), error));
-  BOOST_TEST(error == (dir.path / "absent").string() + ": No such file or directory");
-  BOOST_TEST(!pop3::CryptAuth::from_users_file(dir.path.string(), error));
-  BOOST_TEST(error == dir.path.string() + ": not a regular file");
+  BOOST_TEST(!pop3::CryptAuth::from_users_file((dir.path() / "absent").string(), error));
+  BOOST_TEST(error == (dir.path() / "absent").string() + ": No such file or directory");
+  BOOST_TEST(!pop3::CryptAuth::from_users_file(dir.path().string(), error));
+  BOOST_TEST(error == dir.path().string() + ": not a regular file");
   const std::string fine = dir.write("users3", "alice:*:1:1:\n", 0640);
   BOOST_TEST(pop3::CryptAuth::from_users_file(fine, error).has_value());
 }
@@ -182,7 +159,7 @@ BOOST_AUTO_TEST_CASE(relative_path_survives_a_change_of_directory) {
   TempDir dir;
   dir.write("users", "alice:" + make_hash("secret") + ":1001:1002:\n");
   const auto cwd = std::filesystem::current_path();
-  std::filesystem::current_path(dir.path);
+  std::filesystem::current_path(dir.path());
   std::string error;
   auto auth = pop3::CryptAuth::from_users_file("users", error);
   std::filesystem::current_path("/");  // as the -D listener does

@@ -12,6 +12,7 @@
 
 #include "pop3/mailbox/mbox_update.hpp"
 #include "support/case_files.hpp"
+#include "support/temp_dir.hpp"
 
 namespace {
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "support/case_files.hpp"
+#include "support/temp_dir.hpp"
 
 namespace {
 
@@ -34,11 +35,8 @@ pop3::PamOptions options(std::string service = "popa3d", std::string confdir = {
 
 // A PAM configuration directory with one service file per stack the tests use.
 struct ConfDir {
-  std::filesystem::path path;
+  pop3::test::TempDir dir;
   ConfDir() {
-    char templ[] = "/tmp/pam_auth_test.XXXXXX";
-    BOOST_REQUIRE(::mkdtemp(templ) != nullptr);
-    path = templ;
     write("permit", "auth required pam_permit.so\naccount required pam_permit.so\n");
     write("deny", "auth required pam_deny.so\naccount required pam_deny.so\n");
     write("unix", "auth required pam_unix.so\naccount required pam_unix.so\n");
@@ -47,13 +45,13 @@ struct ConfDir {
     write("from-host", "auth required pam_succeed_if.so quiet rhost = 192.0.2.7\n"
                        "account required pam_permit.so\n");
   }
-  ~ConfDir() { std::filesystem::remove_all(path); }
+  [[nodiscard]] const std::filesystem::path& path() const { return dir.path(); }
   void write(const std::string& service, const std::string& text) const {
-    pop3::test::write_file(path / service, text);
+    pop3::test::write_file(path() / service, text);
   }
   pop3::PamAuth auth(const std::string& service) const {
     std::string error;
-    auto auth = pop3::PamAuth::create(options(service, path.string()), error);
+    auto auth = pop3::PamAuth::create(options(service, path().string()), error);
     BOOST_REQUIRE_MESSAGE(auth, error);
     return *auth;
   }
@@ -136,17 +134,17 @@ BOOST_AUTO_TEST_CASE(options_are_checked) {
     BOOST_TEST(create_error(options(service)) ==
                "PAM service name \"" + std::string(service) + "\" is not a lower-case file name");
   }
-  const std::string missing = (conf.path / "missing").string();
+  const std::string missing = (conf.path() / "missing").string();
   BOOST_TEST(create_error(options("popa3d", missing)) == missing + ": No such file or directory");
-  const std::string file = (conf.path / "permit").string();
+  const std::string file = (conf.path() / "permit").string();
   BOOST_TEST(create_error(options("popa3d", file)) == file + ": not a directory");
-  BOOST_REQUIRE(::chmod(conf.path.c_str(), 0770) == 0);
-  BOOST_TEST(create_error(options("popa3d", conf.path.string())).find("not writable by group or others") != std::string::npos);
-  BOOST_REQUIRE(::chmod(conf.path.c_str(), 0700) == 0);
+  BOOST_REQUIRE(::chmod(conf.path().c_str(), 0770) == 0);
+  BOOST_TEST(create_error(options("popa3d", conf.path().string())).find("not writable by group or others") != std::string::npos);
+  BOOST_REQUIRE(::chmod(conf.path().c_str(), 0700) == 0);
 
   // The maildrop is the locator's business: PAM names no mailbox.
   std::string error;
-  auto auth = pop3::PamAuth::create(options("permit", conf.path.string()), error);
+  auto auth = pop3::PamAuth::create(options("permit", conf.path().string()), error);
   BOOST_REQUIRE_MESSAGE(auth, error);
   std::error_code ec;
   const auto account = auth->authenticate("nobody", "secret", ec);

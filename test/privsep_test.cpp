@@ -21,7 +21,11 @@
 #include <string>
 #include <vector>
 
+#include "support/temp_dir.hpp"
+
 namespace {
+
+using pop3::test::TempDir;
 
 struct Pipe {
   int r = -1;
@@ -77,16 +81,6 @@ std::string header(std::uint32_t user, std::uint32_t password, std::uint32_t pen
   for (const std::uint32_t v : {user, password, pending}) h.append(reinterpret_cast<const char*>(&v), sizeof v);
   return h;
 }
-
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    char templ[] = "/tmp/privsep_test.XXXXXX";
-    BOOST_REQUIRE(::mkdtemp(templ) != nullptr);
-    path = templ;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
 
 // Root-only tests skip without root, but fail in CI, which runs as root.
 bool is_root() {
@@ -206,13 +200,13 @@ struct Chroot {
   pop3::posix::PrivsepConfig config;
   passwd* pre = nullptr;
   Chroot() {
-    ::chmod(dir.path.c_str(), 0755);
-    const int fd = ::creat((dir.path / "marker").c_str(), 0644);
+    ::chmod(dir.path().c_str(), 0755);
+    const int fd = ::creat((dir.path() / "marker").c_str(), 0644);
     BOOST_REQUIRE(fd >= 0);
     ::close(fd);
     pop3::posix::PrivsepOptions options;
     options.user = preauth_user;
-    options.chroot_dir = dir.path.string();
+    options.chroot_dir = dir.path().string();
     options.failure_delay = std::chrono::milliseconds{0};
     std::string error;
     auto prepared = pop3::posix::prepare_privsep(options, error);
@@ -283,7 +277,7 @@ BOOST_AUTO_TEST_CASE(chroot_directory_checks) {
   if (!is_root()) return;
   // Missing: created root-owned 0755 even under umask 077.
   const mode_t old_mask = ::umask(077);
-  options.chroot_dir = (dir.path / "empty").string();
+  options.chroot_dir = (dir.path() / "empty").string();
   const auto created = pop3::posix::prepare_privsep(options, error);
   ::umask(old_mask);
   BOOST_REQUIRE_MESSAGE(created, error);
@@ -301,7 +295,7 @@ BOOST_AUTO_TEST_CASE(chroot_directory_checks) {
   BOOST_REQUIRE(::chown(options.chroot_dir.c_str(), 65534, 0) == 0);
   BOOST_TEST(!pop3::posix::prepare_privsep(options, error));
 
-  options.chroot_dir = (dir.path / "no" / "parent").string();
+  options.chroot_dir = (dir.path() / "no" / "parent").string();
   BOOST_TEST(!pop3::posix::prepare_privsep(options, error));
   BOOST_TEST(error.find("cannot create chroot directory") == 0u);
 }

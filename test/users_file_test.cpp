@@ -15,36 +15,13 @@
 #include <string>
 #include <vector>
 
+#include "support/crypt_hash.hpp"
+#include "support/temp_dir.hpp"
+
 namespace {
 
-std::string make_hash(const char* password, const char* prefix = "$y$", unsigned long count = 0) {
-  char salt[CRYPT_GENSALT_OUTPUT_SIZE];
-  BOOST_REQUIRE_MESSAGE(::crypt_gensalt_rn(prefix, count, nullptr, 0, salt, sizeof salt) != nullptr,
-                        "crypt_gensalt " << prefix << " " << count);
-  crypt_data data{};
-  const char* hash = ::crypt_rn(password, salt, &data, sizeof data);
-  BOOST_REQUIRE(hash != nullptr);
-  return hash;
-}
-
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    char templ[] = "/tmp/users_file_test.XXXXXX";
-    BOOST_REQUIRE(::mkdtemp(templ) != nullptr);
-    path = templ;
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-  std::string write(const std::string& name, const std::string& text, mode_t mode = 0600) const {
-    const std::string file = (path / name).string();
-    const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    BOOST_REQUIRE(fd >= 0);
-    BOOST_REQUIRE(::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
-    ::close(fd);
-    BOOST_REQUIRE(::chmod(file.c_str(), mode) == 0);
-    return file;
-  }
-};
+using pop3::test::make_hash;
+using pop3::test::TempDir;
 
 std::string parse_error(const std::string& text) {
   pop3::detail::UsersIndex index;
@@ -179,7 +156,7 @@ BOOST_AUTO_TEST_CASE(find_reads_the_line_again_and_follows_changes) {
   }
   // Replaced by a longer file with another order.
   dir.write("users.new", "carol:*:1:1:\nbob:*:1003:1003:/srv/bob\nalice:" + one + ":7:8:\n");
-  std::filesystem::rename(dir.path / "users.new", file);
+  std::filesystem::rename(dir.path() / "users.new", file);
   BOOST_TEST(users->refresh(error));
   BOOST_TEST(users->size() == 3u);
   {

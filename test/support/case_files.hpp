@@ -3,8 +3,6 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <stdexcept>
-#include <stdlib.h>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -46,25 +44,5 @@ inline std::vector<std::filesystem::path> conformance_cases() {
   std::sort(cases.begin(), cases.end());
   return cases;
 }
-
-// A fresh temporary directory, removed with the object.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "pop3-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 }  // namespace pop3::test
