@@ -58,19 +58,26 @@ constexpr bool upper_case(std::string_view verb) {
     if (c < 'A' || c > 'Z') return false;
   return !verb.empty();
 }
+// The handlers are checked at run time (every_row_has_a_handler): GCC's -fsanitize=undefined
+// makes a function pointer's comparison with null no constant expression.
 template <class Table>
 constexpr bool well_formed(const Table& table) {
   for (std::size_t i = 0; i < table.size(); ++i) {
-    if (!upper_case(table[i].verb) || table[i].run == nullptr) return false;
+    if (!upper_case(table[i].verb)) return false;
     for (std::size_t j = i + 1; j < table.size(); ++j)
       if (table[i].verb == table[j].verb) return false;
   }
   return true;
 }
-static_assert(well_formed(Authorization::commands), "verbs are upper case and unique, every row has a handler");
-static_assert(well_formed(Transaction::commands), "verbs are upper case and unique, every row has a handler");
+static_assert(well_formed(Authorization::commands), "verbs are upper case and unique");
+static_assert(well_formed(Transaction::commands), "verbs are upper case and unique");
 
 }  // namespace
+
+BOOST_AUTO_TEST_CASE(every_row_has_a_handler) {
+  for (const auto& row : Authorization::commands) BOOST_TEST((row.run != nullptr), row.verb);
+  for (const auto& row : Transaction::commands) BOOST_TEST((row.run != nullptr), row.verb);
+}
 
 BOOST_AUTO_TEST_CASE(the_tables_are_popa3d_s_commands) {
   BOOST_TEST((verbs(Authorization::commands) == std::set<std::string>{"USER", "PASS", "QUIT"}));
