@@ -20,15 +20,7 @@ import subprocess
 import sys
 import tempfile
 
-SKIP = 77
-
-
-def unavailable(reason):
-    if os.environ.get("CI", "").lower() == "true":
-        print("FAIL (CI=true): " + reason, flush=True)
-        sys.exit(1)
-    print("SKIP: " + reason, flush=True)
-    sys.exit(SKIP)
+from e2e_common import unavailable
 
 
 def main():

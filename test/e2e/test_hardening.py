@@ -20,18 +20,10 @@ import pwd
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 
-from e2e_common import (PASSWORD, SKIP, WAIT, Conn, Daemon, Inetd, binary_from_argv, check,
-                        children, fail, free_port, make_mbox, password_hash, wait_for)
-
-
-def unavailable(reason):
-    if os.environ.get("CI", "").lower() == "true":
-        fail("(CI=true) " + reason)
-    print("SKIP: " + reason, flush=True)
-    sys.exit(SKIP)
+from e2e_common import (PASSWORD, WAIT, Conn, Daemon, Inetd, binary_from_argv, check, children,
+                        free_port, make_mbox, password_hash, unavailable, wait_for)
 
 
 def check_executable(binary):

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 
-from e2e_common import (FAIL_REPLY, SKIP, WAIT, Inetd, binary_from_argv, check, crlf_size,
+from e2e_common import (FAIL_REPLY, WAIT, Inetd, binary_from_argv, check, crlf_size, unavailable,
                         make_mbox, MESSAGES)
 
 STACKS = {
@@ -30,14 +30,6 @@ STACKS = {
     "from-elsewhere": "auth required pam_succeed_if.so quiet rhost = 192.0.2.7\n"
                       "account required pam_permit.so\n",
 }
-
-
-def unavailable(reason):
-    if os.environ.get("CI", "").lower() == "true":
-        print("FAIL (CI=true): " + reason, flush=True)
-        sys.exit(1)
-    print("SKIP: " + reason, flush=True)
-    sys.exit(SKIP)
 
 
 def usage_error(binary, args, what):
