@@ -1,5 +1,5 @@
-// pop3/concepts.hpp: the three policies that Pop3Server composes, and the Digest that the
-// mbox mailbox takes for its unique ids.
+// pop3/concepts.hpp: the three policies that Pop3Server composes, the Digest that the mbox
+// mailbox takes for its unique ids, and TlsTransport, a transport that can start TLS.
 //
 // Each concept is a requirement table: the expressions a model must support,
 // and (in the comment beside it) what they must mean. Every shipped model is
@@ -34,6 +34,25 @@ concept TransportPolicy = std::movable<T> &&
   requires(T& t, std::span<char> in, std::span<const char> out, std::error_code& ec) {
     { t.read_some(in, ec) } -> std::same_as<std::size_t>;
     { t.write(out, ec) } -> std::same_as<void>;
+  };
+
+/// TlsTransport: a TransportPolicy that can turn its connection into a TLS one (STLS, implicit
+/// TLS).
+///   t.start_tls(read_ahead, ec) -> void : the server side of a TLS handshake on the connection,
+///                                         fed first with `read_ahead` (client bytes a layer
+///                                         below already read, as after a PROXY header; empty
+///                                         after STLS, whose buffered bytes the engine drops).
+///                                         From then on read_some() and write() carry plaintext
+///                                         through TLS. On failure ec is errc::tls_failed and
+///                                         the session ends with no plaintext reply. The
+///                                         transport logs why (with the peer's address) and,
+///                                         on success, the TLS version and cipher.
+///   ct.tls_active()             -> bool : true after a successful start_tls()
+template <class T>
+concept TlsTransport = TransportPolicy<T> &&
+  requires(T& t, const T& ct, std::string_view read_ahead, std::error_code& ec) {
+    { t.start_tls(read_ahead, ec) } -> std::same_as<void>;
+    { ct.tls_active() } -> std::same_as<bool>;
   };
 
 /// AuthPolicy: user name + password -> an account, or a refusal.

@@ -25,6 +25,7 @@ enum class errc {
   auth_backend,           // the account database could not be consulted
   message_gone,           // the message was removed by another program since the mailbox was
                           // opened (a Maildir file unlinked); RETR or TOP of it gets "-ERR"
+  tls_failed,             // the TLS handshake failed (TlsTransport::start_tls): no reply
 };
 
 namespace detail {
@@ -43,6 +44,7 @@ class ErrorCategory final : public std::error_category {
       case errc::unknown_user: return "unknown user";
       case errc::auth_backend: return "authentication backend failure";
       case errc::message_gone: return "message no longer in the mailbox";
+      case errc::tls_failed: return "TLS handshake failed";
     }
     return "unknown pop3 error";
   }

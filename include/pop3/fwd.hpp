@@ -25,6 +25,7 @@ class MboxMailbox;
 struct MailboxLocator;
 
 struct Limits;
+struct Features;
 struct Credentials;
 class LineReader;
 class OutputBuffer;

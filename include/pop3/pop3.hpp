@@ -14,6 +14,7 @@
 #include "pop3/credentials.hpp"
 #include "pop3/digest/md5.hpp"
 #include "pop3/error.hpp"
+#include "pop3/features.hpp"
 #include "pop3/fwd.hpp"
 #include "pop3/limits.hpp"
 #include "pop3/log.hpp"

@@ -1,7 +1,7 @@
 // pop3/server.hpp: Pop3Server, one POP3 session over three policies.
 //
 // The greeting, AUTHORIZATION (USER, PASS, QUIT), TRANSACTION and UPDATE, answering byte for
-// byte as popa3d 1.0.3 does (spec/popa3d-behaviour.md). Each phase is a session type of its
+// byte as popa3d 1.0.3 does (spec/popa3d-behaviour.md) unless Features turn extensions on. Each phase is a session type of its
 // own (session/authorization.hpp, session/transaction.hpp); serve() runs both in this process,
 // and authorize(), refuse_login() and transact() let a process model run them in two, as
 // popa3d's privilege separation does (posix/privsep.hpp).
@@ -19,6 +19,7 @@
 #include "pop3/account.hpp"
 #include "pop3/concepts.hpp"
 #include "pop3/credentials.hpp"
+#include "pop3/features.hpp"
 #include "pop3/limits.hpp"
 #include "pop3/log.hpp"
 #include "pop3/mailbox/locator.hpp"
@@ -32,13 +33,14 @@ template <TransportPolicy Transport, AuthPolicy Auth, MailboxPolicy Mailbox>
 class Pop3Server {
  public:
   Pop3Server(Transport transport, Auth auth, Mailbox mailbox, Limits limits = {}, LogSink log = {},
-             MailboxLocator locator = {})
+             MailboxLocator locator = {}, Features features = {})
       : transport_(std::move(transport)),
         auth_(std::move(auth)),
         mailbox_(std::move(mailbox)),
         limits_(limits),
         log_(std::move(log)),
-        locator_(std::move(locator)) {}
+        locator_(std::move(locator)),
+        features_(std::move(features)) {}
 
   // The whole session in this process (serve_phases): AUTHORIZATION from `read_ahead` on
   // (bytes a layer below read past its own data), the password check, then TRANSACTION, or a
@@ -53,19 +55,20 @@ class Pop3Server {
   // nullopt when the session ended here, with ec = {} after QUIT and errc::eof or
   // errc::timeout otherwise.
   [[nodiscard]] std::optional<Credentials> authorize(std::error_code& ec, std::string_view read_ahead = {}) {
-    return AuthorizationSession<Transport>{transport_, limits_, log_}.run(read_ahead, ec);
+    return AuthorizationSession<Transport>{transport_, limits_, log_, features_}.run(read_ahead, ec);
   }
 
   // After the password was refused: the one error reply with text, then the end.
   [[nodiscard]] std::error_code refuse_login() {
-    AuthorizationSession<Transport>{transport_, limits_, log_}.refuse_login();
+    AuthorizationSession<Transport>{transport_, limits_, log_, features_}.refuse_login();
     return {};
   }
 
   // TRANSACTION and UPDATE for an authenticated account (TransactionSession::run), from the
   // client bytes `pending` that the AUTHORIZATION phase read but did not use.
   [[nodiscard]] std::error_code transact(const Account& account, std::string_view pending) {
-    return TransactionSession<Transport, Mailbox>{transport_, mailbox_, limits_, log_, locator_}.run(account, pending);
+    return TransactionSession<Transport, Mailbox>{transport_, mailbox_, limits_, log_, locator_, features_}.run(
+        account, pending);
   }
 
   Transport& transport() noexcept { return transport_; }
@@ -79,6 +82,7 @@ class Pop3Server {
   Limits limits_;
   LogSink log_;
   MailboxLocator locator_;
+  Features features_;
 };
 
 }  // namespace pop3

@@ -9,6 +9,19 @@ namespace {
 struct NoWrite {
   std::size_t read_some(std::span<char>, std::error_code&) { return 0; }
 };
+// A transport that can start TLS, and one whose tls_active() is not const.
+struct StartsTls {
+  std::size_t read_some(std::span<char>, std::error_code&) { return 0; }
+  void write(std::span<const char>, std::error_code&) {}
+  void start_tls(std::string_view, std::error_code&) {}
+  bool tls_active() const { return false; }
+};
+struct TlsActiveNotConst {
+  std::size_t read_some(std::span<char>, std::error_code&) { return 0; }
+  void write(std::span<const char>, std::error_code&) {}
+  void start_tls(std::string_view, std::error_code&) {}
+  bool tls_active() { return false; }
+};
 struct WrongAuthResult {
   bool authenticate(std::string_view, std::string_view, std::error_code&) { return false; }
 };
@@ -39,6 +52,9 @@ static_assert(pop3::MailboxPolicy<pop3::MboxMailbox<>>);  // MD5 unless told oth
 
 static_assert(!pop3::TransportPolicy<int>);
 static_assert(!pop3::TransportPolicy<NoWrite>);
+static_assert(pop3::TlsTransport<StartsTls>);
+static_assert(!pop3::TlsTransport<pop3::FdTransport>);  // plain: STLS is never offered over it
+static_assert(!pop3::TlsTransport<TlsActiveNotConst>);
 static_assert(!pop3::AuthPolicy<WrongAuthResult>);
 static_assert(!pop3::DigestPolicy<NoFinal>);
 static_assert(!pop3::MailboxPolicy<int>);

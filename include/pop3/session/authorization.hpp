@@ -18,6 +18,7 @@
 
 #include "pop3/concepts.hpp"
 #include "pop3/credentials.hpp"
+#include "pop3/features.hpp"
 #include "pop3/limits.hpp"
 #include "pop3/log.hpp"
 #include "pop3/session/command_table.hpp"
@@ -55,8 +56,8 @@ class AuthorizationSession {
       {"QUIT", ArgShape::none, Gate::always, &on_quit},
   }};
 
-  AuthorizationSession(Transport& transport, const Limits& limits, const LogSink& log)
-      : transport_(transport), limits_(limits), log_(log) {}
+  AuthorizationSession(Transport& transport, const Limits& limits, const LogSink& log, Features features = {})
+      : transport_(transport), limits_(limits), log_(log), features_(std::move(features)) {}
 
   // The greeting, then commands: first from `read_ahead` (what a layer below read past its
   // own data), then from the transport. The credentials once a PASS arrived (its reply not
@@ -97,6 +98,7 @@ class AuthorizationSession {
   Transport& transport_;
   Limits limits_;
   const LogSink& log_;
+  Features features_;
   std::optional<SessionIo<Transport>> io_;  // during run()
   std::optional<std::string> user_;
   std::optional<Credentials> credentials_;

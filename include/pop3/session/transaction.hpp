@@ -17,10 +17,12 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 
 #include "pop3/account.hpp"
 #include "pop3/concepts.hpp"
 #include "pop3/error.hpp"
+#include "pop3/features.hpp"
 #include "pop3/limits.hpp"
 #include "pop3/log.hpp"
 #include "pop3/mailbox/locator.hpp"
@@ -78,8 +80,13 @@ class TransactionSession {
   }};
 
   TransactionSession(Transport& transport, Mailbox& mailbox, const Limits& limits, const LogSink& log,
-                     const MailboxLocator& locator)
-      : transport_(transport), mailbox_(mailbox), limits_(limits), log_(log), locator_(locator) {}
+                     const MailboxLocator& locator, Features features = {})
+      : transport_(transport),
+        mailbox_(mailbox),
+        limits_(limits),
+        log_(log),
+        locator_(locator),
+        features_(std::move(features)) {}
 
   // Loads the maildrop, answers the PASS, then runs commands, starting with the client bytes
   // `pending` that the AUTHORIZATION phase read but did not use. Returns why the session
@@ -272,6 +279,7 @@ class TransactionSession {
   Limits limits_;
   const LogSink& log_;
   const MailboxLocator& locator_;
+  Features features_;
   std::optional<SessionIo<Transport>> io_;  // during run()
   std::string location_;
   DeletionSet deletions_;
