@@ -27,8 +27,11 @@
 #include "pop3/posix/listener.hpp"
 #include "pop3/posix/privsep.hpp"
 #include "pop3/posix/syslog.hpp"
+#include "pop3/posix/tls_relay.hpp"
 #include "pop3/server.hpp"
 #include "pop3/transport/fd.hpp"
+#include "pop3/transport/tls.hpp"
+#include "pop3/transport/tls_context.hpp"
 
 namespace {
 
@@ -56,8 +59,10 @@ std::string client_address(int fd) {
   return pop3::posix::detail::listener::describe_peer(ss).text;
 }
 
-// pop3::Popa3d with the Auth policy that --auth chose.
-using DaemonServer = pop3::Pop3Server<pop3::FdTransport, DaemonAuth, pop3::MboxMailbox<pop3::Md5>>;
+// pop3::Popa3d with the Auth policy that --auth chose, over a transport that can start TLS
+// (without --tls-cert it never does, and is the FdTransport below it).
+using DaemonTransport = pop3::OpenSslTransport<pop3::FdTransport>;
+using DaemonServer = pop3::Pop3Server<DaemonTransport, DaemonAuth, pop3::MboxMailbox<pop3::Md5>>;
 
 // The config file's bytes into `bytes`. It must be a regular file owned by root (or by the
 // user running popa3d) that neither group nor others can write: it names the files,
@@ -212,22 +217,50 @@ int main(int argc, char** argv) {
       if (!privsep) return fail(error);
     }
 
+    // The certificate and the key are read here, as root, once: every session of -D shares
+    // the context (inetd mode has one session per process).
+    pop3::TlsContext tls_context;
+    if (!config.tls_cert.empty()) {
+      if (config.tls_key.empty()) return fail("--tls-cert needs --tls-key");
+      std::optional<pop3::TlsContext> made = pop3::make_tls_context({config.tls_cert, config.tls_key}, error);
+      if (!made) return fail(error);
+      tls_context = std::move(*made);
+    } else if (config.tls_implicit) {
+      return fail("--tls-implicit needs --tls-cert and --tls-key");
+    } else if (const auto tls_port = popa3d::find_option("tls-port");
+               std::any_of(settings.begin(), settings.end(), [&](const popa3d::Setting& s) { return s.option == tls_port; })) {
+      return fail("--tls-port needs --tls-cert and --tls-key");
+    }
+
     const pop3::Limits limits;  // popa3d's bounds: no option changes them
-    auto session = [&](int in_fd, int out_fd, std::string_view peer) {
+    auto session = [&](int in_fd, int out_fd, std::string_view peer, bool implicit_tls) {
       if (pam) pam->set_remote_host(std::string(peer));
-      DaemonServer server{pop3::FdTransport{in_fd, out_fd, config.idle_timeout},
+      DaemonServer server{DaemonTransport{pop3::FdTransport{in_fd, out_fd, config.idle_timeout}, tls_context, log,
+                                          std::string(peer)},
                           pam ? DaemonAuth{*pam} : DaemonAuth{*auth}, pop3::MboxMailbox<pop3::Md5>{limits}, limits,
                           log, locator};
-      return privsep ? pop3::posix::run_privsep_session(server, *privsep, log)
-                     : pop3::posix::run_unprivileged_session(server, log, failure_delay);
+      // The transport holds the session's reference: the process model lets go of it (and of
+      // the key) wherever TLS cannot happen any more.
+      tls_context.reset();
+      pop3::posix::SessionTls tls;
+      tls.implicit = implicit_tls;
+      if (!config.tls_cert.empty()) {
+        tls.relay = [&server, in_fd, out_fd, &config, &log](int session_fd) {
+          return pop3::posix::relay_tls(server.transport().native_handle(), in_fd, out_fd, session_fd,
+                                        config.idle_timeout, log);
+        };
+      }
+      return privsep ? pop3::posix::run_privsep_session(server, *privsep, log, tls)
+                     : pop3::posix::run_unprivileged_session(server, log, failure_delay, tls);
     };
 
-    if (!config.daemon) return session(0, 1, client_address(0));
+    if (!config.daemon) return session(0, 1, client_address(0), config.tls_implicit);
 
     if (!privsep) {
       log(pop3::LogPriority::notice, "Not started as root: no privilege separation, every session runs as this user");
     }
     pop3::posix::ListenerOptions listener = config.listener;
+    if (tls_context && config.tls_port != "0") listener.tls_port = config.tls_port;
     // Each session starts from the accounts' files as they are now, re-read here once when
     // they changed rather than in every session.
     listener.before_fork = [&] {
@@ -241,14 +274,15 @@ int main(int argc, char** argv) {
     }
     return pop3::posix::run_listener(
         listener,
-        [&](int fd, std::string_view peer) {
+        [&](const pop3::posix::Connection& connection) {
           // popa3d's layout: the client on descriptors 0 and 1.
+          const int fd = connection.fd;
           if (::dup2(fd, 0) < 0 || ::dup2(fd, 1) < 0) {
             log(pop3::LogPriority::crit, pop3::posix::detail::errno_message("dup2", errno));
             return 1;
           }
           if (fd > 1) ::close(fd);
-          return session(0, 1, peer);
+          return session(0, 1, connection.peer, connection.implicit_tls);
         },
         log);
   } catch (const std::exception& e) {

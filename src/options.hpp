@@ -54,6 +54,13 @@ struct Config {
   pop3::posix::PrivsepOptions privsep;    // user, chroot_dir, failure_delay
   pop3::PamOptions pam_options;           // service, confdir
   pop3::MailboxLocator mailbox_locator;   // spool
+  // TLS: a certificate chain and its key (both or neither), the implicit-TLS port of -D
+  // (default 995, "0" = none), implicit TLS in inetd mode, and no login before TLS.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_port = "995";
+  bool tls_implicit = false;
+  bool require_tls = false;
   // Command line only.
   std::string config_file;  // --config: read this file instead of /etc/popa3d.conf
   bool show_config = false;
@@ -63,7 +70,7 @@ struct Config {
 
 // Where an option means something. Outside its scope an option is refused, not ignored: it
 // was given for a reason, and that reason does not hold.
-enum class Scope { any, daemon, pam, crypt };
+enum class Scope { any, daemon, pam, crypt, inetd, tls };
 
 struct ScopeRule {
   Scope scope;
@@ -79,6 +86,10 @@ inline constexpr std::array scope_rules{
     ScopeRule{Scope::pam, "--auth pam", "auth pam", "with --auth pam: ", "", [](const Config& c) { return c.pam; }},
     ScopeRule{Scope::crypt, "--auth crypt", "auth crypt", "",
               ": with --auth pam, PAM and the system's accounts decide", [](const Config& c) { return !c.pam; }},
+    ScopeRule{Scope::inetd, "inetd mode, without -D", "daemon no", "without -D: ", "",
+              [](const Config& c) { return !c.daemon; }},
+    ScopeRule{Scope::tls, "--tls-cert", "tls-cert", "with --tls-cert: ", "",
+              [](const Config& c) { return !c.tls_cert.empty(); }},
 };
 
 inline const ScopeRule* scope_rule(Scope scope) noexcept {
@@ -246,6 +257,38 @@ inline constexpr std::array options{
              return std::vector<std::string>{std::to_string(seconds.count())};
            },
            ""},
+    Option{"tls-cert", 0, "FILE", Scope::any, false, true,
+           "TLS certificate chain (PEM, leaf first); offers STLS, and implies --capa",
+           [](Config& c, std::string_view v) {
+             if (v.empty()) return std::string(" needs a file name");
+             c.tls_cert = v;
+             return std::string();
+           },
+           [](const Config& c) { return detail::show_string(c.tls_cert); }, "no TLS"},
+    Option{"tls-key", 0, "FILE", Scope::tls, false, true,
+           "the certificate's private key (PEM; owned by root, mode 600)",
+           [](Config& c, std::string_view v) {
+             if (v.empty()) return std::string(" needs a file name");
+             c.tls_key = v;
+             return std::string();
+           },
+           [](const Config& c) { return detail::show_string(c.tls_key); }, "no TLS"},
+    Option{"tls-port", 0, "N", Scope::daemon, false, true,
+           "TCP port for implicit TLS, on the --listen addresses (default {}, 0 = none)",
+           [](Config& c, std::string_view v) {
+             unsigned port = 0;
+             if (!detail::parse_number(v, 0, 65535, port)) return ": not a port number: " + std::string(v);
+             c.tls_port = std::to_string(port);
+             return std::string();
+           },
+           [](const Config& c) { return std::vector<std::string>{c.tls_port}; }, ""},
+    Option{"tls-implicit", 0, "", Scope::inetd, false, true,
+           "start each connection with the TLS handshake (the port 995 line of inetd.conf)",
+           [](Config& c, std::string_view v) { return detail::set_flag(c.tls_implicit, v); },
+           [](const Config& c) { return detail::show_flag(c.tls_implicit); }, ""},
+    Option{"require-tls", 0, "", Scope::tls, false, true, "refuse USER, PASS and AUTH before TLS",
+           [](Config& c, std::string_view v) { return detail::set_flag(c.require_tls, v); },
+           [](const Config& c) { return detail::show_flag(c.require_tls); }, ""},
     Option{"stderr", 0, "", Scope::any, false, true, "log to standard error instead of syslog",
            [](Config& c, std::string_view v) { return detail::set_flag(c.use_stderr, v); },
            [](const Config& c) { return detail::show_flag(c.use_stderr); }, ""},

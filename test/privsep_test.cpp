@@ -76,9 +76,9 @@ pop3::posix::detail::Handoff roundtrip(std::string_view raw, pop3::Credentials& 
   return pop3::posix::detail::read_handoff(p.r, config_for_tests(), out);
 }
 
-std::string header(std::uint32_t user, std::uint32_t password, std::uint32_t pending) {
+std::string header(std::uint32_t user, std::uint32_t password, std::uint32_t pending, std::uint32_t relay = 0) {
   std::string h;
-  for (const std::uint32_t v : {user, password, pending}) h.append(reinterpret_cast<const char*>(&v), sizeof v);
+  for (const std::uint32_t v : {user, password, pending, relay}) h.append(reinterpret_cast<const char*>(&v), sizeof v);
   return h;
 }
 

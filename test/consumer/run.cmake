@@ -10,12 +10,12 @@ function(run)
 endfunction()
 run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${WORK_DIR}/prefix)
 
-# tls is a component to come (issue 10), so no package has it yet.
-execute_process(COMMAND ${CMAKE_COMMAND} -S ${CONSUMER_DIR} -B ${WORK_DIR}/build-tls
-    -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_CXX_COMPILER=${CXX} -DPOP3_CONSUMER_EXTRA_COMPONENT=tls
+# No package has a component by this name.
+execute_process(COMMAND ${CMAKE_COMMAND} -S ${CONSUMER_DIR} -B ${WORK_DIR}/build-nonesuch
+    -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix -DCMAKE_CXX_COMPILER=${CXX} -DPOP3_CONSUMER_EXTRA_COMPONENT=nonesuch
   RESULT_VARIABLE result OUTPUT_VARIABLE out ERROR_VARIABLE out)
-if(result EQUAL 0 OR NOT out MATCHES "no component tls in this package")
-  message(FATAL_ERROR "find_package(pop3 COMPONENTS tls) did not fail as it should:\n${out}")
+if(result EQUAL 0 OR NOT out MATCHES "no component nonesuch in this package")
+  message(FATAL_ERROR "find_package(pop3 COMPONENTS nonesuch) did not fail as it should:\n${out}")
 endif()
 
 run(${CMAKE_COMMAND} -S ${CONSUMER_DIR} -B ${WORK_DIR}/build -DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix
@@ -30,10 +30,11 @@ if(NOT result EQUAL 0 OR NOT out_hex STREQUAL "2b4f4b0d0a")  # "+OK\r\n"
 endif()
 file(MAKE_DIRECTORY ${WORK_DIR}/auth)
 run(${WORK_DIR}/build/consumer_auth ${WORK_DIR}/auth)
+run(${WORK_DIR}/build/consumer_tls)
 
 # What each executable was linked with: the core pulls in no library of a component.
 find_program(READELF readelf REQUIRED)
-foreach(program IN ITEMS consumer consumer_auth)
+foreach(program IN ITEMS consumer consumer_auth consumer_tls)
   execute_process(COMMAND ${READELF} --dynamic ${WORK_DIR}/build/${program}
     OUTPUT_VARIABLE ${program}_dynamic COMMAND_ERROR_IS_FATAL ANY)
 endforeach()
@@ -45,3 +46,9 @@ foreach(library IN ITEMS libcrypt libpam)
     message(FATAL_ERROR "pop3::crypt and pop3::pam did not link ${library}:\n${consumer_auth_dynamic}")
   endif()
 endforeach()
+if(consumer_dynamic MATCHES "\\(NEEDED\\)[^\n]*\\[libssl\\.so")
+  message(FATAL_ERROR "pop3::pop3 alone linked libssl:\n${consumer_dynamic}")
+endif()
+if(NOT consumer_tls_dynamic MATCHES "\\(NEEDED\\)[^\n]*\\[libssl\\.so")
+  message(FATAL_ERROR "pop3::tls did not link libssl:\n${consumer_tls_dynamic}")
+endif()

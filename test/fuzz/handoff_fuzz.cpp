@@ -37,25 +37,27 @@ std::uint32_t word(std::string_view bytes, std::size_t i) {
 
 void check_handoff(std::string_view bytes, const pop3::posix::PrivsepConfig& config) {
   pop3::Credentials got;
+  bool got_relay = false;
   const int fd = pipe_with(bytes);
-  const d::Handoff result = d::read_handoff(fd, config, got);
+  const d::Handoff result = d::read_handoff(fd, config, got, got_relay);
   ::close(fd);
   if (bytes.empty()) {
     POP3_FUZZ_CHECK(result == d::Handoff::none);
     return;
   }
-  bool ok = bytes.size() >= 12;
-  std::uint64_t user = 0, password = 0, pending = 0;
+  bool ok = bytes.size() >= 16;
+  std::uint64_t user = 0, password = 0, pending = 0, relay = 0;
   if (ok) {
-    user = word(bytes, 0), password = word(bytes, 1), pending = word(bytes, 2);
-    ok = user + 1 + password + 1 <= config.auth_buffer && pending <= config.max_pending &&
-         bytes.size() == 12 + user + password + pending;
+    user = word(bytes, 0), password = word(bytes, 1), pending = word(bytes, 2), relay = word(bytes, 3);
+    ok = user + 1 + password + 1 <= config.auth_buffer && pending <= config.max_pending && relay <= 1 &&
+         bytes.size() == 16 + user + password + pending;
   }
   POP3_FUZZ_CHECK(result == (ok ? d::Handoff::ok : d::Handoff::malformed));
+  POP3_FUZZ_CHECK(got_relay == (ok && relay == 1));
   if (ok) {
-    POP3_FUZZ_CHECK(got.user == bytes.substr(12, user));
-    POP3_FUZZ_CHECK(got.password == bytes.substr(12 + user, password));
-    POP3_FUZZ_CHECK(got.pending == bytes.substr(12 + user + password, pending));
+    POP3_FUZZ_CHECK(got.user == bytes.substr(16, user));
+    POP3_FUZZ_CHECK(got.password == bytes.substr(16 + user, password));
+    POP3_FUZZ_CHECK(got.pending == bytes.substr(16 + user + password, pending));
   }
 }
 
@@ -99,12 +101,14 @@ void check_round_trips(pop3::fuzz::FuzzInput& input, const pop3::posix::PrivsepC
   const std::string_view pending = rest.substr(a + b, config.max_pending);
   int fds[2];
   POP3_FUZZ_CHECK(::pipe2(fds, O_CLOEXEC) == 0);
-  POP3_FUZZ_CHECK(d::write_handoff(fds[1], user, password, pending));
+  const bool relay = !pending.empty() && pending.front() % 2 == 1;
+  POP3_FUZZ_CHECK(d::write_handoff(fds[1], user, password, pending, relay));
   ::close(fds[1]);
   pop3::Credentials got;
-  POP3_FUZZ_CHECK(d::read_handoff(fds[0], config, got) == d::Handoff::ok);
+  bool got_relay = !relay;
+  POP3_FUZZ_CHECK(d::read_handoff(fds[0], config, got, got_relay) == d::Handoff::ok);
   ::close(fds[0]);
-  POP3_FUZZ_CHECK(got.user == user && got.password == password && got.pending == pending);
+  POP3_FUZZ_CHECK(got.user == user && got.password == password && got.pending == pending && got_relay == relay);
 
   if (user.empty() || pending.empty()) return;
   const std::optional<pop3::Account> sent = pop3::Account{std::string(user), std::string(pending), 1000, 100};

@@ -1,10 +1,11 @@
 // pop3/posix/handoff.hpp: the two frames a child sends to root during a privsep login: the
-// pre-auth child's {user, password, read-ahead} and the password check's {status, UID, GID,
-// user, mailbox}. Both are one layout: 32-bit words, then the byte fields the words size.
+// pre-auth child's {user, password, read-ahead, relay} and the password check's {status, UID,
+// GID, user, mailbox}. Both are one layout: 32-bit words, then the byte fields the words size.
 //
 //   pop3::Credentials got;
+//   bool relay = false;
 //   pop3::posix::detail::write_handoff(fds[1], "alice", "secret", "STAT\r\n");   // in the child
-//   if (pop3::posix::detail::read_handoff(fds[0], bounds, got) == pop3::posix::detail::Handoff::ok) ...
+//   if (pop3::posix::detail::read_handoff(fds[0], bounds, got, relay) == pop3::posix::detail::Handoff::ok) ...
 //
 // root trusts neither: every length is checked against its bound before a byte of the body is
 // read (so a child cannot make root allocate more), and nothing may follow the frame. Both
@@ -106,30 +107,42 @@ FrameRead read_frame(int fd, FrameWords<Words>& words, std::string& body, BodySi
   return FrameRead::ok;
 }
 
-// The pre-auth child's frame: three words (user, password and pending lengths), then the bytes.
+// The pre-auth child's frame: four words (user, password and pending lengths, and the relay
+// flag: 1 when the child holds the client's TLS session and stays to relay it, else 0), then
+// the bytes.
 using Handoff = FrameRead;
 
-inline bool write_handoff(int fd, std::string_view user, std::string_view password, std::string_view pending) {
-  const FrameWords<3> words{static_cast<std::uint32_t>(user.size()), static_cast<std::uint32_t>(password.size()),
-                            static_cast<std::uint32_t>(pending.size())};
+inline bool write_handoff(int fd, std::string_view user, std::string_view password, std::string_view pending,
+                          bool relay = false) {
+  const FrameWords<4> words{static_cast<std::uint32_t>(user.size()), static_cast<std::uint32_t>(password.size()),
+                            static_cast<std::uint32_t>(pending.size()), relay ? 1U : 0U};
   return write_frame(fd, words, {user, password, pending});
 }
 
-inline Handoff read_handoff(int fd, const HandoffBounds& bounds, Credentials& out) {
-  FrameWords<3> length{};
+inline Handoff read_handoff(int fd, const HandoffBounds& bounds, Credentials& out, bool& relay) {
+  FrameWords<4> length{};
   std::string body;
-  const Handoff result = read_frame(fd, length, body, [&](const FrameWords<3>& w) -> std::optional<std::size_t> {
+  const Handoff result = read_frame(fd, length, body, [&](const FrameWords<4>& w) -> std::optional<std::size_t> {
     const std::uint64_t auth_bytes = std::uint64_t{w[0]} + 1 + w[1] + 1;  // as "user\0pass\0"
-    if (auth_bytes > bounds.auth_buffer || w[2] > bounds.max_pending) return std::nullopt;
+    if (auth_bytes > bounds.auth_buffer || w[2] > bounds.max_pending || w[3] > 1) return std::nullopt;
     return std::size_t{w[0]} + w[1] + w[2];
   });
+  relay = false;
   if (result == Handoff::ok) {
     out.user.assign(body.data(), length[0]);
     out.password.assign(body.data() + length[0], length[1]);
     out.pending.assign(body.data() + length[0] + length[1], length[2]);
+    relay = length[3] == 1;
   }
   pop3::detail::secure_zero(body);
   return result;
+}
+
+// The same, for a caller with no relay (a transport without TLS): a relay flag is malformed.
+inline Handoff read_handoff(int fd, const HandoffBounds& bounds, Credentials& out) {
+  bool relay = false;
+  const Handoff result = read_handoff(fd, bounds, out, relay);
+  return result == Handoff::ok && relay ? Handoff::malformed : result;
 }
 
 // The password check's frame: five words (status, UID, GID, user length, mailbox length), then

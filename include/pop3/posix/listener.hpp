@@ -9,6 +9,9 @@
 //   pop3::posix::ListenerOptions opts;   opts.addresses = {"127.0.0.1"};   opts.port = "1110";
 //   auto session = [](int fd, std::string_view peer) { /* dup2 fd to 0 and 1, serve */ return 0; };
 //   return pop3::posix::run_listener(opts, session, log);   // returns 0 after SIGTERM or SIGINT
+//
+// With `tls_port` set, each address also gets a socket on that port, whose sessions are told
+// to start with the TLS handshake (Connection::implicit_tls); the limits count both kinds.
 #pragma once
 
 #include <arpa/inet.h>
@@ -48,6 +51,8 @@ struct ListenerOptions {
   // Port number or service name. "0" picks a free port for the first socket, which the
   // other sockets then share; `on_listening` reports it.
   std::string port = "110";
+  // A second port on the same addresses for implicit TLS (995); empty: none.
+  std::string tls_port;
   unsigned max_sessions = 500;   // popa3d MAX_SESSIONS; 1 to 65536
   unsigned max_per_source = 50;  // popa3d MAX_SESSIONS_PER_SOURCE
   // popa3d MIN_DELAY: a session occupies its slot for at least this long, and each refusal
@@ -62,6 +67,13 @@ struct ListenerOptions {
   // sessions inherit can be brought up to date first (CryptAuth::refresh re-reads a changed
   // users file once here, not once in every session).
   std::function<void()> before_fork;
+};
+
+// One accepted connection, as a session is given it.
+struct Connection {
+  int fd = -1;
+  std::string_view peer;      // the client's address
+  bool implicit_tls = false;  // accepted on ListenerOptions::tls_port
 };
 
 // Internals of run_listener, in their own namespace: other posix headers have detail helpers.
@@ -172,12 +184,12 @@ class SignalGuard {
 };
 
 // Opens, binds and listens on every address; returns 0 or an exit status after logging.
-inline int open_listeners(const ListenerOptions& options, std::vector<pop3::detail::UniqueFd>& listeners,
-                          const LogSink& log, std::uint16_t& bound_port) {
+inline int open_listeners(const ListenerOptions& options, std::string port,
+                          std::vector<pop3::detail::UniqueFd>& listeners, const LogSink& log,
+                          std::uint16_t& bound_port) {
   const bool implicit = options.addresses.empty();
   const std::vector<std::string> addresses =
       implicit ? std::vector<std::string>{"0.0.0.0", "::"} : options.addresses;
-  std::string port = options.port;
   for (const std::string& address : addresses) {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
@@ -236,15 +248,14 @@ inline int open_listeners(const ListenerOptions& options, std::vector<pop3::deta
     }
     ::freeaddrinfo(found);
   }
-  if (listeners.size() == 0) {
+  if (listeners.empty()) {
     log_line(log, LogPriority::crit, "no address to listen on");
     return 1;
   }
   return 0;
 }
 
-inline int run(const ListenerOptions& options,
-               const std::function<int(int fd, std::string_view peer)>& session,
+inline int run(const ListenerOptions& options, const std::function<int(const Connection&)>& session,
                const LogSink& log) {
   using Clock = std::chrono::steady_clock;
   if (options.max_sessions == 0 || options.max_per_source == 0 ||
@@ -256,7 +267,19 @@ inline int run(const ListenerOptions& options,
 
   std::vector<pop3::detail::UniqueFd> listeners;
   std::uint16_t port = 0;
-  if (const int rc = open_listeners(options, listeners, log, port); rc != 0) return rc;
+  if (const int rc = open_listeners(options, options.port, listeners, log, port); rc != 0) return rc;
+  // listeners[i] is a TLS socket when i >= first_tls.
+  const std::size_t first_tls = listeners.size();
+  if (!options.tls_port.empty()) {
+    std::vector<pop3::detail::UniqueFd> tls_listeners;
+    std::uint16_t tls_port = 0;
+    if (const int rc = open_listeners(options, options.tls_port, tls_listeners, log, tls_port); rc != 0) return rc;
+    if (listeners.size() + tls_listeners.size() > max_listen_sockets) {
+      log_line(log, LogPriority::crit, "too many listening addresses");
+      return 1;
+    }
+    for (pop3::detail::UniqueFd& fd : tls_listeners) listeners.push_back(std::move(fd));
+  }
   if (::chdir("/") != 0) return log_failure(log, "chdir", errno);
 
   if (!options.foreground) {
@@ -303,7 +326,7 @@ inline int run(const ListenerOptions& options,
   };
 
   // Takes the accepted socket; the parent closes it on every path out.
-  const auto handle = [&](pop3::detail::UniqueFd fd, const sockaddr_storage& ss) {
+  const auto handle = [&](pop3::detail::UniqueFd fd, const sockaddr_storage& ss, bool implicit_tls) {
     const Peer peer = describe_peer(ss);
     const Clock::time_point now = Clock::now();
     const auto recent = [&](const std::optional<Clock::time_point>& t) {
@@ -348,7 +371,7 @@ inline int run(const ListenerOptions& options,
       int status = 1;
       try {
         log_line(log, LogPriority::info, "Session from " + peer.text);
-        status = session(fd.get(), peer.text);
+        status = session(Connection{fd.get(), peer.text, implicit_tls});
       } catch (...) {
         // An exception must not unwind into the accept loop's copy in this child.
         status = 1;
@@ -414,7 +437,7 @@ inline int run(const ListenerOptions& options,
         continue;
       }
       reap();
-      handle(std::move(fd), ss);
+      handle(std::move(fd), ss, i - 1 >= first_tls);
     }
   }
 
@@ -438,8 +461,7 @@ inline int run(const ListenerOptions& options,
 // Without options.foreground the calling process exits 0 once the sockets listen, and a
 // detached child carries on. `session` runs in a forked child with the accepted socket;
 // its return value becomes the child's exit status. `peer` is the client's address.
-inline int run_listener(const ListenerOptions& options,
-                        const std::function<int(int fd, std::string_view peer)>& session,
+inline int run_listener(const ListenerOptions& options, const std::function<int(const Connection&)>& session,
                         LogSink log) {
   try {
     return detail::listener::run(options, session, log);
@@ -448,6 +470,13 @@ inline int run_listener(const ListenerOptions& options,
     log_line(log, LogPriority::crit, std::string("listener: ") + e.what());
     return 1;
   }
+}
+
+// The same, for a session that needs only the socket and the peer's address.
+inline int run_listener(const ListenerOptions& options,
+                        const std::function<int(int fd, std::string_view peer)>& session, LogSink log) {
+  return run_listener(
+      options, [&session](const Connection& c) { return session(c.fd, c.peer); }, std::move(log));
 }
 
 }  // namespace pop3::posix

@@ -21,8 +21,15 @@
 //      server.transact(), which finds the maildrop with the server's MailboxLocator. On
 //      failure it drops as the child did, waits the failure delay, and sends
 //      server.refuse_login().
+// With TLS (a SessionTls with a relay, and a transport like OpenSslTransport) the child also
+// does the handshake (before the greeting for implicit TLS; on STLS the engine starts it).
+// When it holds a TLS session at login it says so in the handoff and stays, relaying the
+// client's TLS to a socketpair made before the fork (tls_relay.hpp); root moves its end onto
+// descriptors 0 and 1, which closes its copies of the client's socket, and lets go of the TLS
+// context, so the session process (the account) holds neither the socket nor any TLS state.
 // Started as an ordinary user there is no separation (run_unprivileged_session): the whole
-// session runs as that user through serve_phases(), the path Pop3Server::serve() takes.
+// session runs as that user through serve_phases(), the path Pop3Server::serve() takes, with
+// TLS in the same process.
 // Nothing here uses signals for control flow (popa3d's siglongjmp would skip destructors).
 #pragma once
 
@@ -32,6 +39,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -41,14 +49,17 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "pop3/account.hpp"
+#include "pop3/concepts.hpp"
 #include "pop3/credentials.hpp"
 #include "pop3/detail/unique_fd.hpp"
 #include "pop3/error.hpp"
@@ -72,6 +83,23 @@ struct PrivsepOptions {
   // The most client bytes the engine can hold unread after PASS: its input buffer.
   std::size_t max_pending = input_buffer_size;
   std::chrono::milliseconds failure_delay = default_failure_delay;  // 0: none
+};
+
+// A session's TLS, for a transport that has it (a TlsEndpoint): without a relay there is none.
+struct SessionTls {
+  bool implicit = false;  // the handshake comes before the greeting (port 995, --tls-implicit)
+  // Relays the pre-auth child's TLS session to `session_fd` until either side closes, and
+  // returns the child's exit status (tls_relay.hpp). Empty: no TLS.
+  std::function<int(int session_fd)> relay;
+};
+
+/// TlsEndpoint: a TlsTransport that the process model can also close and strip of its key.
+///   t.close_notify(ec) : sends TLS close_notify, when TLS is active
+///   t.forget_context() : drops this process's reference to the TLS context (and the key)
+template <class T>
+concept TlsEndpoint = TlsTransport<T> && requires(T& t, std::error_code& ec) {
+  t.close_notify(ec);
+  t.forget_context();
 };
 
 // The startup checks done: what each session drops to before running client-driven code, and
@@ -134,6 +162,42 @@ inline bool drop_privileges(uid_t uid, gid_t gid, const std::string* chroot_dir,
     return false;
   }
   return true;
+}
+
+// The implicit handshake, when asked for: false with ec set when it failed (the transport
+// logged why).
+template <class Server>
+bool start_implicit_tls(Server& server, const SessionTls& tls, std::error_code& ec) {
+  ec.clear();
+  if constexpr (TlsEndpoint<std::remove_reference_t<decltype(server.transport())>>) {
+    if (tls.implicit) server.transport().start_tls({}, ec);
+  }
+  return !ec;
+}
+
+// close_notify at the end of a session that has TLS.
+template <class Server>
+void finish_tls(Server& server) {
+  if constexpr (TlsEndpoint<std::remove_reference_t<decltype(server.transport())>>) {
+    std::error_code ignored;
+    server.transport().close_notify(ignored);
+  }
+}
+
+template <class Server>
+bool tls_active(Server& server) {
+  if constexpr (TlsEndpoint<std::remove_reference_t<decltype(server.transport())>>) {
+    return server.transport().tls_active();
+  } else {
+    return false;
+  }
+}
+
+template <class Server>
+void forget_tls_context(Server& server) {
+  if constexpr (TlsEndpoint<std::remove_reference_t<decltype(server.transport())>>) {
+    server.transport().forget_context();
+  }
 }
 
 // Reaps the child; true if it exited with status 0.
@@ -278,10 +342,54 @@ inline std::optional<PrivsepConfig> prepare_privsep(const PrivsepOptions& option
   return config;
 }
 
-// One session as root, in popa3d's two processes. Returns the exit status for the session's
-// process: 0 whatever the client did (popa3d's), 1 when a system call failed.
+namespace detail {
+
+// The relaying pre-auth child, seen from root once the handoff said so: descriptors 0 and 1
+// are root's end of the socketpair. At the end of the session root closes them (the relay
+// then sends close_notify) and reaps the child.
+class RelayChild {
+ public:
+  RelayChild() = default;
+  RelayChild(const RelayChild&) = delete;
+  RelayChild& operator=(const RelayChild&) = delete;
+  ~RelayChild() {
+    if (pid_ <= 0) return;
+    ::close(0);
+    ::close(1);
+    (void)reap(pid_);
+  }
+
+  // Moves `end` onto descriptors 0 and 1, and standard error off the client's socket when
+  // inetd put it there. false with `failed` set.
+  bool take(pid_t pid, pop3::detail::UniqueFd end, std::string& failed) {
+    struct stat client {}, err {};
+    if (::fstat(0, &client) == 0 && ::fstat(2, &err) == 0 && S_ISSOCK(client.st_mode) &&
+        client.st_dev == err.st_dev && client.st_ino == err.st_ino) {
+      pop3::detail::UniqueFd null_fd{::open("/dev/null", O_WRONLY | O_CLOEXEC)};
+      if (!null_fd || ::dup2(null_fd.get(), 2) < 0) {
+        failed = errno_message("dup2", errno);
+        return false;
+      }
+    }
+    if (::dup2(end.get(), 0) < 0 || ::dup2(end.get(), 1) < 0) {
+      failed = errno_message("dup2", errno);
+      return false;
+    }
+    pid_ = pid;
+    return true;
+  }
+
+ private:
+  pid_t pid_ = 0;
+};
+
+}  // namespace detail
+
+// One session as root, in popa3d's two processes (three with a TLS relay). Returns the exit
+// status for the session's process: 0 whatever the client did (popa3d's), 1 when a system
+// call failed. `tls`: the session's TLS, none by default.
 template <class Server>
-int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSink& log) {
+int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSink& log, const SessionTls& tls = {}) {
   std::array<int, 2> pipe_fds{};
   if (::pipe2(pipe_fds.data(), O_CLOEXEC) != 0) {
     log_line(log, LogPriority::crit, detail::errno_message("pipe", errno));
@@ -289,6 +397,18 @@ int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSi
   }
   pop3::detail::UniqueFd read_end{pipe_fds[0]};
   pop3::detail::UniqueFd write_end{pipe_fds[1]};
+  // The relay's socketpair exists before the fork, so that each side already holds its end.
+  pop3::detail::UniqueFd relay_root_end;
+  pop3::detail::UniqueFd relay_child_end;
+  if (tls.relay) {
+    std::array<int, 2> pair{};
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair.data()) != 0) {
+      log_line(log, LogPriority::crit, detail::errno_message("socketpair", errno));
+      return 1;
+    }
+    relay_root_end = pop3::detail::UniqueFd{pair[0]};
+    relay_child_end = pop3::detail::UniqueFd{pair[1]};
+  }
   const pid_t pid = ::fork();
   if (pid < 0) {
     log_line(log, LogPriority::crit, detail::errno_message("fork", errno));
@@ -299,18 +419,28 @@ int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSi
     int status = 1;
     try {
       read_end.reset();
+      relay_root_end.reset();
       std::string failed;
+      std::error_code ec;
       if (!detail::drop_privileges(config.uid, config.gid, &config.chroot_dir, failed)) {
         log_line(log, LogPriority::crit, failed);
+      } else if (!detail::start_implicit_tls(server, tls, ec)) {
+        status = 0;  // the client's failure, logged by the transport
       } else {
-        std::error_code ec;
         auto credentials = server.authorize(ec);
         status = 0;
+        const bool relay = credentials && relay_child_end && detail::tls_active(server);
         if (credentials && !detail::write_handoff(write_end.get(), credentials->user, credentials->password,
-                                                  credentials->pending)) {
+                                                  credentials->pending, relay)) {
           status = 1;
         }
         if (credentials) credentials->wipe();
+        write_end.reset();  // root reads the handoff to its end
+        if (relay && status == 0) {
+          status = tls.relay(relay_child_end.get());
+        } else if (!credentials) {
+          detail::finish_tls(server);  // QUIT, or a timeout, in AUTHORIZATION
+        }
       }
     } catch (...) {
       status = 1;
@@ -319,14 +449,33 @@ int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSi
   }
 
   write_end.reset();
+  relay_child_end.reset();
   Credentials credentials;
-  detail::Handoff handoff = detail::read_handoff(read_end.get(), config, credentials);
+  bool relay = false;
+  detail::Handoff handoff = detail::read_handoff(read_end.get(), config, credentials, relay);
   read_end.reset();
-  const bool child_ok = detail::reap(pid);
-  // Credentials count only from a child that finished cleanly.
-  if (!child_ok && handoff == detail::Handoff::ok) handoff = detail::Handoff::malformed;
-
+  // root never does TLS: no session process it becomes keeps the key.
+  detail::forget_tls_context(server);
+  detail::RelayChild relay_child;  // declared before the session's work: reaped after it
+  bool child_ok = false;
   std::string failed;
+  if (handoff == detail::Handoff::ok && relay && relay_root_end) {
+    // The child stays as the relay; it answers for the client from now on.
+    if (!relay_child.take(pid, std::move(relay_root_end), failed)) {
+      log_line(log, LogPriority::crit, failed);
+      ::kill(pid, SIGKILL);
+      (void)detail::reap(pid);
+      credentials.wipe();
+      return 1;
+    }
+    child_ok = true;
+  } else {
+    relay_root_end.reset();
+    child_ok = detail::reap(pid);
+    // Credentials count only from a child that finished cleanly, and a relay only with one.
+    if ((!child_ok || relay) && handoff == detail::Handoff::ok) handoff = detail::Handoff::malformed;
+  }
+
   if (handoff == detail::Handoff::none) {
     // The session ended in AUTHORIZATION; the child has logged why. Root drops all the same.
     if (!detail::drop_privileges(config.uid, config.gid, &config.chroot_dir, failed)) {
@@ -371,10 +520,15 @@ int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSi
 // UID and GID are not used (only UID 0 is still refused); mailboxes open with this user's rights.
 // The same path as Pop3Server::serve() (serve_phases): a refusal comes `failure_delay` after the
 // PASS, as in run_privsep_session.
+// With TLS (`tls.implicit`, or STLS) the handshake and the whole session are in this process.
 template <class Server>
 int run_unprivileged_session(Server& server, const LogSink& log,
-                             std::chrono::milliseconds failure_delay = default_failure_delay) {
+                             std::chrono::milliseconds failure_delay = default_failure_delay,
+                             const SessionTls& tls = {}) {
+  std::error_code ec;
+  if (!detail::start_implicit_tls(server, tls, ec)) return 0;
   (void)serve_phases(server, log, {}, failure_delay);
+  detail::finish_tls(server);
   return 0;
 }
 
