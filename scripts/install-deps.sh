@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(
   g++ cmake ninja-build pkg-config
-  libboost-test-dev libbenchmark-dev libcrypt-dev
+  libboost-test-dev libbenchmark-dev libcrypt-dev libssl-dev
   libpam0g-dev libpam-modules libpam-runtime
   python3 curl mpop fetchmail openssl groff-base man-db
   passwd login util-linux procps

@@ -233,12 +233,20 @@ int main(int argc, char** argv) {
     }
 
     const pop3::Limits limits;  // popa3d's bounds: no option changes them
+    // Any TLS option turns the RFC 2449 extensions on; STLS is offered on plain connections.
+    pop3::Features features;
+    if (tls_context) {
+      features.extensions = true;
+      features.stls = true;
+      features.require_tls = config.require_tls;
+      features.implementation = "popa3d";
+    }
     auto session = [&](int in_fd, int out_fd, std::string_view peer, bool implicit_tls) {
       if (pam) pam->set_remote_host(std::string(peer));
       DaemonServer server{DaemonTransport{pop3::FdTransport{in_fd, out_fd, config.idle_timeout}, tls_context, log,
                                           std::string(peer)},
                           pam ? DaemonAuth{*pam} : DaemonAuth{*auth}, pop3::MboxMailbox<pop3::Md5>{limits}, limits,
-                          log, locator};
+                          log, locator, features};
       // The transport holds the session's reference: the process model lets go of it (and of
       // the key) wherever TLS cannot happen any more.
       tls_context.reset();
