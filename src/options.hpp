@@ -258,7 +258,7 @@ inline constexpr std::array options{
            },
            ""},
     Option{"tls-cert", 0, "FILE", Scope::any, false, true,
-           "TLS certificate chain (PEM, leaf first); offers STLS, and implies --capa",
+           "TLS certificate chain (PEM, leaf first): STLS, implies --capa",
            [](Config& c, std::string_view v) {
              if (v.empty()) return std::string(" needs a file name");
              c.tls_cert = v;
@@ -266,7 +266,7 @@ inline constexpr std::array options{
            },
            [](const Config& c) { return detail::show_string(c.tls_cert); }, "no TLS"},
     Option{"tls-key", 0, "FILE", Scope::tls, false, true,
-           "the certificate's private key (PEM; owned by root, mode 600)",
+           "its private key (PEM, owned by root, mode 600)",
            [](Config& c, std::string_view v) {
              if (v.empty()) return std::string(" needs a file name");
              c.tls_key = v;
@@ -274,7 +274,7 @@ inline constexpr std::array options{
            },
            [](const Config& c) { return detail::show_string(c.tls_key); }, "no TLS"},
     Option{"tls-port", 0, "N", Scope::daemon, false, true,
-           "TCP port for implicit TLS, on the --listen addresses (default {}, 0 = none)",
+           "TCP port for implicit TLS (default {}, 0 = none)",
            [](Config& c, std::string_view v) {
              unsigned port = 0;
              if (!detail::parse_number(v, 0, 65535, port)) return ": not a port number: " + std::string(v);
@@ -283,7 +283,7 @@ inline constexpr std::array options{
            },
            [](const Config& c) { return std::vector<std::string>{c.tls_port}; }, ""},
     Option{"tls-implicit", 0, "", Scope::inetd, false, true,
-           "start each connection with the TLS handshake (the port 995 line of inetd.conf)",
+           "start with the TLS handshake (inetd's port 995 line)",
            [](Config& c, std::string_view v) { return detail::set_flag(c.tls_implicit, v); },
            [](const Config& c) { return detail::show_flag(c.tls_implicit); }, ""},
     Option{"require-tls", 0, "", Scope::tls, false, true, "refuse USER, PASS and AUTH before TLS",

@@ -208,8 +208,8 @@ BOOST_AUTO_TEST_CASE(scopes_of_the_command_line_as_before) {
     BOOST_TEST((popa3d::check_scopes(settings, applied(settings), "", why) == popa3d::ScopeCheck::command_line));
     return why;
   };
-  BOOST_TEST(refusal({"--port", "1"}) == "--listen, --port, --max-sessions, --max-per-source and --foreground need -D");
-  BOOST_TEST(refusal({"--foreground"}) == "--listen, --port, --max-sessions, --max-per-source and --foreground need -D");
+  BOOST_TEST(refusal({"--port", "1"}) == "--listen, --port, --max-sessions, --max-per-source, --foreground and --tls-port need -D");
+  BOOST_TEST(refusal({"--foreground"}) == "--listen, --port, --max-sessions, --max-per-source, --foreground and --tls-port need -D");
   BOOST_TEST(refusal({"--pam-confdir", "/x"}) == "--pam-service and --pam-confdir need --auth pam");
   BOOST_TEST(refusal({"--auth", "pam", "--users-file", "/u"}) ==
              "--users-file needs --auth crypt: with --auth pam, PAM and the system's accounts decide");
@@ -242,7 +242,7 @@ BOOST_AUTO_TEST_CASE(scopes_across_file_and_command_line) {
              "accounts decide");
   // The command line's own refusal comes first, in its old words.
   BOOST_TEST((check("port 1\n", {"--foreground"}, why) == popa3d::ScopeCheck::command_line));
-  BOOST_TEST(why == "--listen, --port, --max-sessions, --max-per-source and --foreground need -D");
+  BOOST_TEST(why == "--listen, --port, --max-sessions, --max-per-source, --foreground and --tls-port need -D");
 }
 
 BOOST_AUTO_TEST_CASE(defaults_are_the_librarys) {

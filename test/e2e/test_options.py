@@ -160,8 +160,8 @@ def check_bad_files(binary, scratch):
     # A command-line refusal keeps its old form: one line, exit 2, whatever the file holds.
     status, _, err = run([binary, "--config", write(os.path.join(scratch, "ok.conf"), "timeout 5\n"),
                           "--port", "1"])
-    check(status == 2 and err == "popa3d: --listen, --port, --max-sessions, --max-per-source and "
-          "--foreground need -D (try popa3d --help)\n", "command-line scope refusal as before (%r)" % err)
+    check(status == 2 and err == "popa3d: --listen, --port, --max-sessions, --max-per-source, "
+          "--foreground and --tls-port need -D (try popa3d --help)\n", "command-line scope refusal as before (%r)" % err)
 
 
 def check_sessions(binary, sandbox):

@@ -102,6 +102,11 @@ concept TlsEndpoint = TlsTransport<T> && requires(T& t, std::error_code& ec) {
   t.forget_context();
 };
 
+// A server (or a stand-in for one) whose transport is a TlsEndpoint.
+template <class Server>
+concept ServerWithTls = requires(Server& s) { s.transport(); } &&
+                        TlsEndpoint<std::remove_reference_t<decltype(std::declval<Server&>().transport())>>;
+
 // The startup checks done: what each session drops to before running client-driven code, and
 // the bounds of what root reads from its children (handoff.hpp).
 struct PrivsepConfig : HandoffBounds {
@@ -169,7 +174,7 @@ inline bool drop_privileges(uid_t uid, gid_t gid, const std::string* chroot_dir,
 template <class Server>
 bool start_implicit_tls(Server& server, const SessionTls& tls, std::error_code& ec) {
   ec.clear();
-  if constexpr (TlsEndpoint<std::remove_reference_t<decltype(server.transport())>>) {
+  if constexpr (ServerWithTls<Server>) {
     if (tls.implicit) server.transport().start_tls({}, ec);
   }
   return !ec;
@@ -178,7 +183,7 @@ bool start_implicit_tls(Server& server, const SessionTls& tls, std::error_code& 
 // close_notify at the end of a session that has TLS.
 template <class Server>
 void finish_tls(Server& server) {
-  if constexpr (TlsEndpoint<std::remove_reference_t<decltype(server.transport())>>) {
+  if constexpr (ServerWithTls<Server>) {
     std::error_code ignored;
     server.transport().close_notify(ignored);
   }
@@ -186,7 +191,7 @@ void finish_tls(Server& server) {
 
 template <class Server>
 bool tls_active(Server& server) {
-  if constexpr (TlsEndpoint<std::remove_reference_t<decltype(server.transport())>>) {
+  if constexpr (ServerWithTls<Server>) {
     return server.transport().tls_active();
   } else {
     return false;
@@ -195,7 +200,7 @@ bool tls_active(Server& server) {
 
 template <class Server>
 void forget_tls_context(Server& server) {
-  if constexpr (TlsEndpoint<std::remove_reference_t<decltype(server.transport())>>) {
+  if constexpr (ServerWithTls<Server>) {
     server.transport().forget_context();
   }
 }
