@@ -199,18 +199,24 @@ class Conn:
         left = deadline - time.monotonic()
         if left <= 0:
             return False
-        r, _, _ = select.select([self.rfd], [], [], left)
-        if not r:
+        data = self._read(left)
+        if data is None:
             return False
-        try:
-            data = os.read(self.rfd, 65536)
-        except ConnectionResetError:
-            data = b""
         if not data:
             self.eof = True
             return False
         self.buf += data
         return True
+
+    def _read(self, timeout):
+        """Bytes read within `timeout` seconds, b"" at EOF, None if none came."""
+        r, _, _ = select.select([self.rfd], [], [], timeout)
+        if not r:
+            return None
+        try:
+            return os.read(self.rfd, 65536)
+        except ConnectionResetError:
+            return b""
 
     def send(self, data):
         if isinstance(data, str):
