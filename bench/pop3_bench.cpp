@@ -3,7 +3,8 @@
 // All benchmarks run over one generated mailbox (bench/mbox_generator.hpp), so their
 // throughputs compare directly: BM_lf_count_floor is the floor BM_scan is measured against
 // (issue 3: at least 75%), BM_file_{mmap,pread}_floor the floors of a session that must get
-// the bytes from the file, BM_retr_memcpy_floor the floor of BM_retr_encode.
+// the bytes from the file, BM_retr_memcpy_floor the floor of BM_retr_encode, and
+// BM_tls_write_floor (SSL_write of the same encoded bytes) the floor of BM_tls_retr_write.
 //   POP3_BENCH_MESSAGES  messages in the mailbox (default 10000; 100000 is about 1.1 GB)
 //   POP3_BENCH_SEED      generator seed (default 1)
 //   POP3_BENCH_DIR       where mailbox files are written and removed again (default $TMPDIR or /tmp)
@@ -13,6 +14,7 @@
 #include <benchmark/benchmark.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -29,6 +31,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 #include "mbox_generator.hpp"
@@ -37,6 +40,10 @@
 #include "pop3/mailbox/mbox_scan.hpp"
 #include "pop3/protocol/reply.hpp"
 #include "pop3/server.hpp"
+#include "pop3/transport/fd.hpp"
+#include "pop3/transport/tls.hpp"
+#include "pop3/transport/tls_context.hpp"
+#include "support/tls_fixture.hpp"
 
 namespace {
 
@@ -269,8 +276,10 @@ BENCHMARK(BM_scan)->Unit(benchmark::kMillisecond);
 
 // --- RETR encoding ----------------------------------------------------------------------
 
-// The encoded (wire) size of every message with its "+OK" and ".", as the session sends it.
-std::uint64_t encode_all(const std::string& bytes, const Table& table, pop3::OutputBuffer& out) {
+// The encoded (wire) size of every message with its "+OK" and ".", as the session sends it;
+// `flush` gets each block of at least 256 KiB (and the last one) as the engine hands it over.
+template <class Flush>
+std::uint64_t encode_all(const std::string& bytes, const Table& table, pop3::OutputBuffer& out, Flush flush) {
   std::uint64_t sent = 0;
   for (const auto& m : table) {
     pop3::append_ok(out);
@@ -282,6 +291,7 @@ std::uint64_t encode_all(const std::string& bytes, const Table& table, pop3::Out
       off += n;
       if (out.size() >= 256 * 1024) {
         sent += out.size();
+        flush(out.view());
         out.clear();
       }
     }
@@ -289,8 +299,13 @@ std::uint64_t encode_all(const std::string& bytes, const Table& table, pop3::Out
     pop3::append(out, pop3::end_of_multiline);
   }
   sent += out.size();
+  flush(out.view());
   out.clear();
   return sent;
+}
+
+std::uint64_t encode_all(const std::string& bytes, const Table& table, pop3::OutputBuffer& out) {
+  return encode_all(bytes, table, out, [](std::string_view) {});
 }
 
 void BM_retr_encode(benchmark::State& state) {
@@ -337,6 +352,105 @@ void BM_retr_memcpy_floor(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * table.size()));
 }
 BENCHMARK(BM_retr_memcpy_floor)->Unit(benchmark::kMillisecond);
+
+// --- RETR over TLS ------------------------------------------------------------------------
+
+// A TLS connection over a socket pair: the server end is the benchmark's, the client a
+// thread that does the handshake and then reads and drops the ciphertext without decrypting
+// it, so that both TLS benchmarks pay the same for the other end. A certificate (ECDSA
+// P-256) is made at run time.
+class TlsBenchLink {
+ public:
+  TlsBenchLink() {
+    const pop3::test::TestCertificate cert = pop3::test::make_certificate(scratch().file(""), "bench");
+    std::string error;
+    auto made = pop3::make_tls_context({cert.cert_file, cert.key_file}, error);
+    if (!made) {
+      std::fprintf(stderr, "pop3_bench: %s\n", error.c_str());
+      std::exit(1);
+    }
+    context_ = std::move(*made);
+    int fds[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) std::exit(1);
+    server_fd_ = fds[0];
+    client_fd_ = fds[1];
+    client_ = std::thread([fd = client_fd_] {
+      pop3::test::TlsClient client{fd};
+      if (!client.handshake()) return;
+      std::vector<char> buf(1 << 20);
+      while (::read(fd, buf.data(), buf.size()) > 0) {
+      }
+    });
+  }
+  ~TlsBenchLink() {
+    ::shutdown(server_fd_, SHUT_RDWR);
+    client_.join();
+    ::close(server_fd_);
+    ::close(client_fd_);
+  }
+  TlsBenchLink(const TlsBenchLink&) = delete;
+  TlsBenchLink& operator=(const TlsBenchLink&) = delete;
+  [[nodiscard]] int server_fd() const noexcept { return server_fd_; }
+  [[nodiscard]] const pop3::TlsContext& context() const noexcept { return context_; }
+
+ private:
+  pop3::TlsContext context_;
+  int server_fd_ = -1;
+  int client_fd_ = -1;
+  std::thread client_;
+};
+
+// The session's write path over TLS: encoding every message as BM_retr_encode does, each
+// block handed to OpenSslTransport<FdTransport>::write (encrypt, send).
+void BM_tls_retr_write(benchmark::State& state) {
+  const std::string& bytes = mailbox_bytes();
+  const Table& table = mailbox_table();
+  TlsBenchLink link;
+  pop3::OpenSslTransport io{pop3::FdTransport{link.server_fd(), link.server_fd(), std::chrono::seconds{60}},
+                            link.context()};
+  std::error_code ec;
+  io.start_tls({}, ec);
+  if (ec) return fail(state, "TLS handshake failed");
+  pop3::OutputBuffer out;
+  std::uint64_t sent = 0;
+  for (auto _ : state) {
+    sent = encode_all(bytes, table, out, [&](std::string_view block) {
+      if (!ec) io.write(std::span<const char>(block.data(), block.size()), ec);
+    });
+  }
+  if (ec) return fail(state, "TLS write failed");
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * sent));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * table.size()));
+}
+BENCHMARK(BM_tls_retr_write)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// What BM_tls_retr_write is to be compared with: SSL_write of the same encoded bytes, in the
+// same blocks, on an SSL bound to the socket itself, with nothing else to do.
+void BM_tls_write_floor(benchmark::State& state) {
+  const Table& table = mailbox_table();
+  std::vector<std::string> blocks;
+  pop3::OutputBuffer out;
+  const std::uint64_t sent = encode_all(mailbox_bytes(), table, out, [&](std::string_view b) { blocks.emplace_back(b); });
+  TlsBenchLink link;
+  SSL* ssl = SSL_new(link.context().get());
+  SSL_set_fd(ssl, link.server_fd());
+  if (SSL_accept(ssl) != 1) {
+    SSL_free(ssl);
+    return fail(state, "TLS handshake failed");
+  }
+  bool ok = true;
+  for (auto _ : state) {
+    for (const std::string& block : blocks) {
+      std::size_t written = 0;
+      ok = ok && SSL_write_ex(ssl, block.data(), block.size(), &written) == 1;
+    }
+  }
+  SSL_free(ssl);
+  if (!ok) return fail(state, "SSL_write failed");
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * sent));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * table.size()));
+}
+BENCHMARK(BM_tls_write_floor)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // --- MD5 ---------------------------------------------------------------------------------
 
