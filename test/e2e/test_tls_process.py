@@ -198,6 +198,16 @@ def scenarios(connect, find, sandbox, chroot, label, log):
           "%s: UPDATE deleted message 1" % label)
     sandbox.write_mbox(original)
 
+    # Sessions that end in AUTHORIZATION: QUIT, and a refused login (through the relay,
+    # from root's half dropped to the pre-auth user). Both end with close_notify.
+    conn = connect()
+    check(conn.line() == b"+OK\r\n" and conn.cmd("QUIT") == b"+OK\r\n", "%s: QUIT before login" % label)
+    check(conn.ends_with_close_notify(), "%s: close_notify after QUIT in AUTHORIZATION" % label)
+    conn = connect()
+    check(conn.line() == b"+OK\r\n" and conn.cmd("USER alice") == b"+OK\r\n", "%s: USER" % label)
+    check(conn.cmd("PASS wrong").startswith(b"-ERR"), "%s: a wrong password is refused" % label)
+    check(conn.ends_with_close_notify(), "%s: close_notify after the refusal" % label)
+
     # The client vanishes, the relay is killed, the session process is killed: no UPDATE.
     for ending in ("vanish", "kill relay", "kill session"):
         before = log()
