@@ -138,6 +138,12 @@ inline std::string set_flag(bool& flag, std::string_view value) {
 
 inline std::vector<std::string> show_flag(bool flag) { return {flag ? "yes" : "no"}; }
 
+inline std::string set_file(std::string& file, std::string_view value) {
+  if (value.empty()) return " needs a file name";
+  file = value;
+  return {};
+}
+
 inline std::vector<std::string> show_string(const std::string& value) {
   if (value.empty()) return {};
   return {value};
@@ -259,19 +265,11 @@ inline constexpr std::array options{
            ""},
     Option{"tls-cert", 0, "FILE", Scope::any, false, true,
            "TLS certificate chain (PEM, leaf first): STLS, implies --capa",
-           [](Config& c, std::string_view v) {
-             if (v.empty()) return std::string(" needs a file name");
-             c.tls_cert = v;
-             return std::string();
-           },
+           [](Config& c, std::string_view v) { return detail::set_file(c.tls_cert, v); },
            [](const Config& c) { return detail::show_string(c.tls_cert); }, "no TLS"},
     Option{"tls-key", 0, "FILE", Scope::tls, false, true,
            "its private key (PEM, owned by root, mode 600)",
-           [](Config& c, std::string_view v) {
-             if (v.empty()) return std::string(" needs a file name");
-             c.tls_key = v;
-             return std::string();
-           },
+           [](Config& c, std::string_view v) { return detail::set_file(c.tls_key, v); },
            [](const Config& c) { return detail::show_string(c.tls_key); }, "no TLS"},
     Option{"tls-port", 0, "N", Scope::daemon, false, true,
            "TCP port for implicit TLS (default {}, 0 = none)",
