@@ -190,6 +190,11 @@ def scenarios(connect, find, sandbox, chroot, label, log):
     check(conn.cmd("STAT") == b"+OK %d %d\r\n" % (len(MESSAGES), size), "%s: STAT" % label)
     check(conn.cmd("RETR 3") == b"+OK\r\n" and decode_retr(conn.multiline()) == MESSAGES[2],
           "%s: RETR 3 byte for byte through the relay" % label)
+    # Pipelined: 300 RETRs in one write while the replies (1.5 MB) stream back through the
+    # relay in both directions at once.
+    conn.sock.sendall(b"RETR 3\r\n" * 300)
+    check(all(conn.line() == b"+OK\r\n" and decode_retr(conn.multiline()) == MESSAGES[2] for _ in range(300)),
+          "%s: 300 pipelined RETRs through the relay" % label)
     check(conn.cmd("DELE 1") == b"+OK\r\n", "%s: DELE 1" % label)
     check(conn.cmd("QUIT") == b"+OK\r\n", "%s: QUIT" % label)
     check(conn.ends_with_close_notify(), "%s: close_notify after QUIT" % label)

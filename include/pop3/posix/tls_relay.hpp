@@ -11,6 +11,8 @@
 //
 // Both sides are non-blocking and served in turn from one poll() loop, so a client that
 // pipelines while a long RETR streams cannot wedge the two processes against each other.
+// OpenSSL reads the client's socket itself and writes its records into memory, which goes
+// out in large write()s: 16 KiB records, many per system call.
 // The relay ends when either side does: the session process's end (after QUIT, or killed)
 // gets the client a close_notify; the client's end (or the relay killed) gets the session
 // process end of file, which it takes as a premature disconnect, with no UPDATE. It waits
@@ -30,6 +32,8 @@
 #include <chrono>
 #include <climits>
 #include <cstddef>
+#include <memory>
+#include <string>
 
 #include "pop3/log.hpp"
 
@@ -43,43 +47,121 @@ inline bool set_nonblocking(int fd) {
 }
 
 // One direction's bytes: taken in whole from one side, given out in parts to the other.
+template <std::size_t Size>
 struct RelayBuffer {
-  std::array<char, 16384> bytes;  // one TLS record's worth of plaintext
+  std::unique_ptr<char[]> bytes = std::make_unique<char[]>(Size);
   std::size_t begin = 0;
   std::size_t end = 0;
+  static constexpr std::size_t size = Size;
   [[nodiscard]] bool empty() const noexcept { return begin == end; }
   void clear() noexcept { begin = end = 0; }
 };
 
-// What a non-blocking SSL call that did not complete waits for.
-struct TlsWait {
-  bool read = false;
-  bool write = false;
-  bool failed = false;  // the connection is over (close_notify, error, reset)
+// The relay's TLS side: OpenSSL reads the client's descriptor itself (non-blocking) and
+// writes its records into memory, from which they go out in as few write()s as the socket
+// takes: a 256 KiB block of message text is 16 records of 16 KiB in one system call.
+class RelayTls {
+ public:
+  RelayTls(SSL* ssl, int in_fd, int out_fd) : ssl_(ssl), in_fd_(in_fd), out_fd_(out_fd) {}
+
+  bool attach() {
+    BIO* rbio = BIO_new_fd(in_fd_, BIO_NOCLOSE);
+    wbio_ = BIO_new(BIO_s_mem());
+    if (rbio == nullptr || wbio_ == nullptr) {
+      BIO_free(rbio);
+      BIO_free(wbio_);
+      return false;
+    }
+    SSL_set_bio(ssl_, rbio, wbio_);
+    return true;
+  }
+
+  // Plaintext from the client: > 0 bytes; 0 when it has none now (want_read_ set); -1 at its
+  // end (close_notify, an error, a reset).
+  long read(char* data, std::size_t size) {
+    std::size_t n = 0;
+    ERR_clear_error();
+    const int ret = SSL_read_ex(ssl_, data, size, &n);
+    take_records();
+    want_read_ = false;
+    if (ret == 1) return static_cast<long>(n);
+    if (SSL_get_error(ssl_, ret) == SSL_ERROR_WANT_READ) {
+      want_read_ = true;
+      return 0;
+    }
+    ERR_clear_error();
+    return -1;
+  }
+
+  // Encrypts all of `data` into records waiting to be sent; false if the connection failed.
+  bool write(const char* data, std::size_t size) {
+    std::size_t n = 0;
+    ERR_clear_error();
+    const int ret = SSL_write_ex(ssl_, data, size, &n);  // into memory: never partial
+    take_records();
+    ERR_clear_error();
+    return ret == 1;
+  }
+
+  void close_notify() {
+    if ((SSL_get_shutdown(ssl_) & SSL_SENT_SHUTDOWN) != 0) return;
+    ERR_clear_error();
+    (void)SSL_shutdown(ssl_);
+    ERR_clear_error();
+    take_records();
+  }
+
+  // Sends what it can of the waiting records; false if the client's side is gone.
+  bool send() {
+    while (out_begin_ < out_.size()) {
+      const ssize_t n = ::write(out_fd_, out_.data() + out_begin_, out_.size() - out_begin_);
+      if (n > 0) {
+        out_begin_ += static_cast<std::size_t>(n);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+    }
+    out_.clear();
+    out_begin_ = 0;
+    return true;
+  }
+
+  [[nodiscard]] std::size_t unsent() const noexcept { return out_.size() - out_begin_; }
+  [[nodiscard]] bool want_read() const noexcept { return want_read_; }
+  [[nodiscard]] bool received_close_notify() const noexcept {
+    return (SSL_get_shutdown(ssl_) & SSL_RECEIVED_SHUTDOWN) != 0;
+  }
+
+ private:
+  void take_records() {
+    char* data = nullptr;
+    const long n = BIO_get_mem_data(wbio_, &data);
+    if (n <= 0) return;
+    out_.append(data, static_cast<std::size_t>(n));
+    (void)BIO_reset(wbio_);
+  }
+
+  SSL* ssl_;
+  int in_fd_;
+  int out_fd_;
+  BIO* wbio_ = nullptr;  // owned by the SSL
+  std::string out_;      // records for the client, from out_begin_ on
+  std::size_t out_begin_ = 0;
+  bool want_read_ = false;
 };
 
-inline TlsWait tls_wait(SSL* ssl, int ret) {
-  switch (SSL_get_error(ssl, ret)) {
-    case SSL_ERROR_WANT_READ: return {true, false, false};
-    case SSL_ERROR_WANT_WRITE: return {false, true, false};
-    default: ERR_clear_error(); return {false, false, true};
-  }
+inline int poll_timeout(std::chrono::milliseconds timeout) {
+  return static_cast<int>(std::min<long long>(timeout.count(), INT_MAX));
 }
 
-// close_notify, waiting at most `idle_timeout` for room to send it.
-inline void send_close_notify(SSL* ssl, int in_fd, int out_fd, std::chrono::milliseconds idle_timeout) {
-  if ((SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN) != 0) return;
+// Sends the last records (close_notify), waiting at most `idle_timeout` for room.
+inline void drain(RelayTls& tls, int out_fd, std::chrono::milliseconds idle_timeout) {
   const auto deadline = std::chrono::steady_clock::now() + idle_timeout;
-  for (int round = 0; round < 64; ++round) {
-    ERR_clear_error();
-    const int ret = SSL_shutdown(ssl);
-    if (ret >= 0) return;  // sent (0: the client's own not awaited)
-    const TlsWait wait = tls_wait(ssl, ret);
-    if (wait.failed) return;
+  while (tls.send() && tls.unsent() > 0) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return;
-    pollfd p{wait.write ? out_fd : in_fd, static_cast<short>(wait.write ? POLLOUT : POLLIN), 0};
-    if (::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), INT_MAX))) == 0) return;
+    pollfd p{out_fd, POLLOUT, 0};
+    if (left.count() <= 0 || ::poll(&p, 1, poll_timeout(left)) == 0) return;
   }
 }
 
@@ -87,47 +169,41 @@ inline void send_close_notify(SSL* ssl, int in_fd, int out_fd, std::chrono::mill
 
 // Relays until either side ends; `ssl` is the pre-auth child's session on the client's
 // descriptors `in_fd` and `out_fd` (the same socket, or inetd's pair), `session_fd` its end
-// of the socketpair. The SSL is taken over: it reads and writes the descriptors directly from
+// of the socketpair. The SSL is taken over: it reads the client's descriptor directly from
 // now on. Returns the child's exit status: 0, or 1 when it could not start.
 inline int relay_tls(SSL* ssl, int in_fd, int out_fd, int session_fd, std::chrono::milliseconds idle_timeout,
                      const LogSink& log) {
-  BIO* rbio = BIO_new_fd(in_fd, BIO_NOCLOSE);
-  BIO* wbio = in_fd == out_fd ? rbio : BIO_new_fd(out_fd, BIO_NOCLOSE);
-  if (ssl == nullptr || rbio == nullptr || wbio == nullptr || !detail::set_nonblocking(in_fd) ||
-      !detail::set_nonblocking(out_fd) || !detail::set_nonblocking(session_fd)) {
-    if (wbio != rbio) BIO_free(wbio);
-    BIO_free(rbio);
+  detail::RelayTls tls{ssl, in_fd, out_fd};
+  if (ssl == nullptr || !tls.attach() || !detail::set_nonblocking(in_fd) || !detail::set_nonblocking(out_fd) ||
+      !detail::set_nonblocking(session_fd)) {
     log_line(log, LogPriority::crit, "TLS relay could not start");
     return 1;
   }
-  if (wbio == rbio) BIO_up_ref(rbio);  // SSL_set_bio takes one reference per direction
-  SSL_set_bio(ssl, rbio, wbio);
   if (idle_timeout <= std::chrono::milliseconds::zero()) idle_timeout = std::chrono::milliseconds{INT_MAX};
 
-  detail::RelayBuffer up;    // client -> session process
-  detail::RelayBuffer down;  // session process -> client
+  // Client to session: a command line or a few; session to client: the engine's blocks of
+  // message text, up to 256 KiB at a time, encrypted once there is room for their records.
+  detail::RelayBuffer<16384> up;
+  detail::RelayBuffer<262144> down;
+  constexpr std::size_t max_unsent = 262144;
   bool client_open = true;
   bool session_open = true;
   for (;;) {
     bool progress = false;
-    detail::TlsWait client;
     short session_events = 0;
 
     if (up.empty() && client_open) {
-      std::size_t n = 0;
-      ERR_clear_error();
-      const int ret = SSL_read_ex(ssl, up.bytes.data(), up.bytes.size(), &n);
-      if (ret == 1) {
+      const long n = tls.read(up.bytes.get(), up.size);
+      if (n > 0) {
         up.begin = 0;
-        up.end = n;
+        up.end = static_cast<std::size_t>(n);
         progress = true;
-      } else {
-        client = detail::tls_wait(ssl, ret);
-        if (client.failed) client_open = false;
+      } else if (n < 0) {
+        client_open = false;
       }
     }
     if (!up.empty()) {
-      const ssize_t n = ::send(session_fd, up.bytes.data() + up.begin, up.end - up.begin, MSG_NOSIGNAL);
+      const ssize_t n = ::send(session_fd, up.bytes.get() + up.begin, up.end - up.begin, MSG_NOSIGNAL);
       if (n > 0) {
         up.begin += static_cast<std::size_t>(n);
         progress = true;
@@ -139,7 +215,7 @@ inline int relay_tls(SSL* ssl, int in_fd, int out_fd, int session_fd, std::chron
       }
     }
     if (down.empty() && session_open) {
-      const ssize_t n = ::recv(session_fd, down.bytes.data(), down.bytes.size(), 0);
+      const ssize_t n = ::recv(session_fd, down.bytes.get(), down.size, 0);
       if (n > 0) {
         down.begin = 0;
         down.end = static_cast<std::size_t>(n);
@@ -150,45 +226,44 @@ inline int relay_tls(SSL* ssl, int in_fd, int out_fd, int session_fd, std::chron
         session_open = false;
       }
     }
-    if (!down.empty() && client_open) {
-      std::size_t n = 0;
-      ERR_clear_error();
-      // Retried with the same bytes until it completes, as SSL_write requires.
-      const int ret = SSL_write_ex(ssl, down.bytes.data() + down.begin, down.end - down.begin, &n);
-      if (ret == 1) {
+    if (!down.empty() && client_open && tls.unsent() < max_unsent) {
+      if (tls.write(down.bytes.get() + down.begin, down.end - down.begin)) {
         down.clear();
         progress = true;
       } else {
-        const detail::TlsWait wait = detail::tls_wait(ssl, ret);
-        client.read = client.read || wait.read;
-        client.write = client.write || wait.write;
-        if (wait.failed) client_open = false;
+        client_open = false;
       }
+    }
+    if (client_open && tls.unsent() > 0) {
+      const std::size_t before = tls.unsent();
+      if (!tls.send()) client_open = false;
+      if (tls.unsent() < before) progress = true;
     }
 
     if (!client_open) {
       // The client is gone or said close_notify: the session process sees end of file.
-      if ((SSL_get_shutdown(ssl) & SSL_RECEIVED_SHUTDOWN) != 0) {
-        detail::send_close_notify(ssl, in_fd, out_fd, idle_timeout);
+      if (tls.received_close_notify()) {
+        tls.close_notify();
+        detail::drain(tls, out_fd, idle_timeout);
       }
       return 0;
     }
     if (!session_open && down.empty()) {
-      detail::send_close_notify(ssl, in_fd, out_fd, idle_timeout);
+      tls.close_notify();
+      detail::drain(tls, out_fd, idle_timeout);
       return 0;
     }
     if (progress) continue;
 
     std::array<pollfd, 3> fds{};
     nfds_t count = 0;
-    if (client.read) fds[count++] = {in_fd, POLLIN, 0};
-    if (client.write) fds[count++] = {out_fd, POLLOUT, 0};
+    if (tls.want_read() && up.empty()) fds[count++] = {in_fd, POLLIN, 0};
+    if (tls.unsent() > 0) fds[count++] = {out_fd, POLLOUT, 0};
     if (session_events != 0) fds[count++] = {session_fd, session_events, 0};
     // Bytes held for a side that takes none: that side has `idle_timeout`. Otherwise both
     // sides are waited for as long as the session process lives; it has its own timeout.
-    const bool holding = !up.empty() || !down.empty();
-    const int timeout = holding ? static_cast<int>(std::min<long long>(idle_timeout.count(), INT_MAX)) : -1;
-    const int ready = ::poll(fds.data(), count, timeout);
+    const bool holding = !up.empty() || !down.empty() || tls.unsent() > 0;
+    const int ready = ::poll(fds.data(), count, holding ? detail::poll_timeout(idle_timeout) : -1);
     if (ready < 0 && errno != EINTR) return 1;
     if (ready == 0) {
       log_line(log, LogPriority::notice, "TLS relay: timeout");
