@@ -57,7 +57,9 @@ bool wait_for_exit(pid_t pid, int& status, std::chrono::milliseconds limit) {
 class ListenerProcess {
  public:
   // `in_child` runs in the listener process once it listens (after the port is reported).
-  explicit ListenerProcess(ListenerOptions options, std::function<void()> in_child = {}) {
+  // `session` replaces echo_session.
+  explicit ListenerProcess(ListenerOptions options, std::function<void()> in_child = {},
+                           std::function<int(const pop3::posix::Connection&)> session = {}) {
     char path[] = "/tmp/listener_test_log.XXXXXX";
     const int log_fd = ::mkstemp(path);
     BOOST_REQUIRE(log_fd >= 0);
@@ -86,6 +88,7 @@ class ListenerProcess {
         const std::string line = std::string(name) + ": " + std::string(m) + "\n";
         [[maybe_unused]] const ssize_t n = ::write(log_fd, line.data(), line.size());
       };
+      if (session) ::_exit(pop3::posix::run_listener(options, session, log));
       ::_exit(pop3::posix::run_listener(options, echo_session, log));
     }
     ::close(log_fd);
@@ -234,7 +237,53 @@ ListenerOptions foreground_options() {
   return o;
 }
 
+// A port that was free a moment ago on 127.0.0.1.
+std::string free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof sin;
+  BOOST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0);
+  BOOST_REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) == 0);
+  ::close(fd);
+  return std::to_string(ntohs(sin.sin_port));
+}
+
+// Says which socket the connection came in on, then holds it until the client closes.
+int kind_session(const pop3::posix::Connection& c) {
+  const std::string kind = c.implicit_tls ? "TLS\r\n" : "PLAIN\r\n";
+  if (::write(c.fd, kind.data(), kind.size()) != static_cast<ssize_t>(kind.size())) return 1;
+  char byte;
+  while (::read(c.fd, &byte, 1) == 1) {
+  }
+  return 0;
+}
+
 }  // namespace
+
+// With tls_port, each address gets a second socket whose sessions are told to start with TLS;
+// both kinds share the limits.
+BOOST_AUTO_TEST_CASE(tls_port_sessions_know_their_socket_and_share_the_limits) {
+  ListenerOptions o = foreground_options();
+  o.tls_port = free_port();
+  o.max_per_source = 2;
+  o.min_delay = 0s;
+  ListenerProcess server(o, {}, kind_session);
+  const auto tls_port = static_cast<std::uint16_t>(std::stoi(o.tls_port));
+  Client plain(server.port());
+  Client tls(tls_port);
+  BOOST_REQUIRE(plain.connected() && tls.connected());
+  BOOST_TEST(plain.read_line() == "PLAIN\r\n");
+  BOOST_TEST(tls.read_line() == "TLS\r\n");
+  Client third(tls_port);
+  BOOST_REQUIRE(third.connected());
+  BOOST_TEST(third.eof_without_bytes());
+  plain.close();
+  tls.close();
+  BOOST_TEST(server.terminate() == 0);
+  BOOST_TEST(server.count_log("notice: 127.0.0.1: per source limit reached") == 1u);
+}
 
 BOOST_AUTO_TEST_CASE(accepts_and_serves) {
   ListenerProcess server(foreground_options());
