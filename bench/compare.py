@@ -14,18 +14,30 @@ serve the same /var/mail file, with the page cache warm:
       private network namespace; each session from its own 127/8 source address, so that
       the per-source limit of 50 sessions per 10 s never applies)
   (g) peak RSS of (a)
+  (t) TLS, ours only, each against a baseline measured in the same run: (t1) RETR of every
+      message of (c)'s mbox over implicit TLS from -D as root (the privilege-separated relay)
+      against a floor, one process writing the same bytes over TLS to the same client; (t2)
+      the same from the daemon run as the account (TLS in one process); (t3) the TLS record
+      sizes the client received; (t4) TLS sessions per second (login, STAT, UIDL, QUIT) with
+      an ECDSA P-256 certificate against the handshakes per second of openssl s_server on the
+      same certificate, and openssl s_time -new against both
 
 Each workload runs --repeat times per server (alternating servers; in (f) both daemons
 listen at once, on ports 110 and 1110) after one untimed run, whose output is compared
 byte for byte between the two servers. Prints medians and the ratio ours/theirs.
 """
 import argparse
+import grp
 import hashlib
 import json
 import os
+import pwd
+import re
+import resource
 import secrets
 import shutil
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -175,6 +187,249 @@ def wait_for_port(port, timeout=10.0):
     return False
 
 
+# --- TLS workloads (t): ours only (popa3d 1.0.3 has no TLS), each against a baseline ------
+
+
+class TlsStream:
+    """A TLS client over a blocking socket through ssl.MemoryBIO, so that it also sees the
+    raw records: `records` holds the length of every application-data record received."""
+
+    def __init__(self, port, ca):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        context = ssl.create_default_context(cafile=ca)
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_hostname="localhost")
+        self.records = []
+        self._header = b""   # a record header cut by a read
+        self._skip = 0       # bytes of the current record still to come
+        self.closed = False  # close_notify received
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._flush()
+                self._receive()
+        self._flush()
+
+    def _flush(self):
+        data = self.outgoing.read()
+        if data:
+            self.sock.sendall(data)
+
+    def _receive(self):
+        data = self.sock.recv(1 << 20)
+        if not data:
+            return False
+        i, n = 0, len(data)
+        while i < n:
+            if self._skip:
+                step = min(self._skip, n - i)
+                self._skip -= step
+                i += step
+                continue
+            need = 5 - len(self._header)
+            self._header += data[i : i + need]
+            i += need
+            if len(self._header) == 5:
+                length = int.from_bytes(self._header[3:5], "big")
+                if self._header[0] == 23:
+                    self.records.append(length)
+                self._skip = length
+                self._header = b""
+        self.incoming.write(data)
+        return True
+
+    def encrypt(self, plaintext):
+        """`plaintext` as records to send (all at once, from any thread)."""
+        self.tls.write(plaintext)
+        return self.outgoing.read()
+
+    def chunks(self):
+        """Plaintext as it arrives, until close_notify or the end of the connection."""
+        while True:
+            try:
+                data = self.tls.read(1 << 20)
+            except ssl.SSLWantReadError:
+                if not self._receive():
+                    return   # the end of the connection without close_notify
+                continue
+            if not data:   # close_notify
+                self.closed = True
+                try:
+                    self.tls.unwrap()   # close_notify back
+                except ssl.SSLError:
+                    pass
+                self._flush()
+                return
+            yield data
+
+    def close(self):
+        self.sock.close()
+
+
+def tls_stream_session(port, ca, script=b"", want_hash=False, keep=None):
+    """One TLS session: handshake, `script` sent at once (by a writer thread), the replies
+    read to the end. Times as inetd_session's: t_login when the first 15 bytes are in, t_last
+    the last byte. `keep`: a file to write the plaintext received to."""
+    r = Result()
+    r.t0 = time.perf_counter()
+    stream = TlsStream(port, ca)
+    r.version, r.cipher = stream.tls.version(), stream.tls.cipher()[0]
+    writer = threading.Thread(target=stream.sock.sendall, args=(stream.encrypt(script),)) \
+        if script else None
+    if writer:
+        writer.start()
+    h = hashlib.md5() if want_hash else None
+    out = open(keep, "wb") if keep else None
+    total = 0
+    tail = b""
+    r.t_login = r.t_last = None
+    try:
+        for data in stream.chunks():
+            t = time.perf_counter()
+            total += len(data)
+            if h:
+                h.update(data)
+            if out:
+                out.write(data)
+            tail = (tail + data[-16:])[-16:]
+            if r.t_login is None and total >= 15:
+                r.t_login = t
+            r.t_last = t
+    finally:
+        if writer:
+            writer.join()
+        if out:
+            out.close()
+        stream.close()
+    r.total, r.tail, r.closed = total, tail, stream.closed
+    r.digest = h.hexdigest() if h else None
+    r.records = stream.records
+    return r
+
+
+def tls_floor_server(args):
+    """One process writing a file's bytes over TLS to one client: the floor for the RETR
+    stream (the bytes ours sent in the same run, the same certificate, OpenSSL's own record
+    splitting of one large SSL_write)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(args.cert, args.key)
+    with open(args.stream, "rb") as f:
+        data = f.read()
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", args.port))
+    listener.listen(1)
+    print("ready", flush=True)
+    conn, _ = listener.accept()
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    tls = context.wrap_socket(conn, server_side=True)
+    tls.sendall(data)
+    tls.unwrap()
+    tls.close()
+
+
+def tls_sessions_client(args):
+    """TLS sessions one after another for --seconds: login, STAT, UIDL, QUIT (with
+    --handshake-only, the handshake alone; with --plain, the session without TLS); prints
+    JSON."""
+    context = ssl.create_default_context(cafile=args.ca)
+    done = errors = 0
+    start = time.perf_counter()
+    deadline = start + args.seconds
+    while done + errors < args.sessions and time.perf_counter() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", args.port), timeout=10) as raw:
+                with (raw if args.plain else context.wrap_socket(raw, server_hostname="localhost")) as s:
+                    if not args.handshake_only:
+                        lines = lambda b: b.endswith(b"\r\n")
+                        recv_until(s, bytearray(), lines)
+                        s.sendall(b"USER %s\r\nPASS %s\r\nSTAT\r\nUIDL\r\n" %
+                                  (args.user.encode(), args.password.encode()))
+                        buf = recv_until(s, bytearray(), lambda b: b.endswith(b"\r\n.\r\n"))
+                        if not buf.startswith(b"+OK\r\n+OK\r\n+OK"):
+                            raise ConnectionError("login refused")
+                        s.sendall(b"QUIT\r\n")
+                        recv_until(s, bytearray(), lines)
+            done += 1
+        except (OSError, ConnectionError, ssl.SSLError):
+            errors += 1
+    elapsed = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"sessions": done, "errors": errors, "seconds": elapsed,
+                      "cpu": usage.ru_utime + usage.ru_stime}))
+
+
+def tree_cpu(pid):
+    """CPU seconds of a process and of its reaped descendants (/proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+class TlsDaemon:
+    """Ours in -D mode with implicit TLS on `tls_port`, started by `prefix` (setpriv, or
+    nothing for root), after which every session is reaped before the next starts."""
+
+    def __init__(self, ours, prefix, tls_port, cert, key, extra):
+        self.port = tls_port
+        self.proc = subprocess.Popen(
+            prefix + [ours, "-D", "--foreground", "--listen", "127.0.0.1", "--port",
+                      str(tls_port + 1), "--tls-port", str(tls_port), "--tls-cert", cert,
+                      "--tls-key", key, "--max-sessions", "65535", "--max-per-source",
+                      "65535"] + extra,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.pid = self.proc.pid   # setpriv execs the daemon
+        if not wait_for_listen(tls_port):
+            self.stop()
+            raise RuntimeError("ours did not listen on port %d" % tls_port)
+
+    def idle(self, timeout=10.0):
+        """Waits until no session process is left (each one's CPU time is then counted)."""
+        deadline = time.perf_counter() + timeout
+        while time.perf_counter() < deadline:
+            if not any(tree_parent(p) == self.pid for p in os.listdir("/proc") if p.isdigit()):
+                return
+            time.sleep(0.01)
+
+    def cpu(self):
+        self.idle()
+        return tree_cpu(self.pid)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def tree_parent(pid):
+    try:
+        with open("/proc/%s/stat" % pid) as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError):
+        return None
+
+
+def wait_for_listen(port, timeout=10.0):
+    """True once something listens on 127.0.0.1:port: a bind to it fails. Unlike
+    wait_for_port it never connects (a TLS port sends no greeting before the handshake)."""
+    deadline = time.perf_counter() + timeout
+    while time.perf_counter() < deadline:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return True
+        time.sleep(0.05)
+    return False
+
+
 # --- the comparison ----------------------------------------------------------------------
 
 
@@ -197,6 +452,8 @@ class Bench:
         self.rows = []
         self.problems = []
         self.floors = {}
+        self.tls_rows = []
+        self.tls_notes = []
 
     # setup and teardown
 
@@ -460,6 +717,191 @@ class Bench:
         label = "(f) sessions/s over TCP with UIDL, %d msgs" % messages
         self.record("f", label, "/s", "higher", 5.0, values.get("ours"), values.get("theirs"))
 
+    # (t): TLS, ours only (popa3d 1.0.3 has none), each against a baseline from the same run
+
+    def tls_setup(self):
+        """A self-signed ECDSA P-256 certificate for localhost; its key as root's (for
+        privilege separation) and as the account's (for the daemon run as the account, with
+        a users file, in one process)."""
+        d = os.path.join(self.work, "tls")
+        os.makedirs(d, exist_ok=True)
+        os.chmod(d, 0o755)
+        f = Result()
+        f.cert, f.root_key, f.user_key = (os.path.join(d, n) for n in ("cert.pem", "key-root.pem", "key-user.pem"))
+        run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-days", "1", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+             "-keyout", f.root_key, "-out", f.cert], stderr=subprocess.DEVNULL)
+        os.chmod(f.root_key, 0o600)
+        os.chmod(f.cert, 0o644)
+        shutil.copy(f.root_key, f.user_key)
+        shutil.chown(f.user_key, USER, "mail")
+        f.users = os.path.join(d, "users")
+        crypt = run(["openssl", "passwd", "-6", "-stdin"], input=self.password.encode(),
+                    capture_output=True).stdout.decode().strip()
+        mail_gid = grp.getgrnam("mail").gr_gid
+        with open(f.users, "w") as out:
+            out.write("%s:%s:%d:%d:\n" % (USER, crypt, pwd.getpwnam(USER).pw_uid, mail_gid))
+        shutil.chown(f.users, USER, "mail")
+        os.chmod(f.users, 0o600)
+        # The account's group is mail (as for a dotlock in /var/mail), and nothing else.
+        f.user_prefix = ["setpriv", "--reuid=" + USER, "--regid=mail", "--clear-groups", "--"]
+        return f
+
+    def tls_daemons(self, ours, files, only=None):
+        """Ours with implicit TLS as root with the privilege-separated relay (port 1995), and
+        run as the account in one process (port 2995)."""
+        daemons = {}
+        if only in (None, "relay"):
+            daemons["relay"] = TlsDaemon(ours, [], 1995, files.cert, files.root_key, ["--chroot", CHROOT])
+        if only in (None, "one process"):
+            daemons["one process"] = TlsDaemon(ours, files.user_prefix, 2995, files.cert, files.user_key,
+                                               ["--users-file", files.users])
+        return daemons
+
+    def tls_floor(self, files, stream):
+        """The floor's session: (the client's Result, the floor server's CPU seconds)."""
+        server = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--tls-floor-server",
+                                   "--port", "3995", "--cert", files.cert, "--key", files.root_key,
+                                   "--stream", stream], stdout=subprocess.PIPE)
+        try:
+            if server.stdout.readline() != b"ready\n":
+                raise RuntimeError("the floor server did not start")
+            r = tls_stream_session(3995, files.cert)
+        finally:
+            _, status, usage = os.wait4(server.pid, 0)
+        if status != 0:
+            self.problems.append("(t1): the floor server failed (status %d)" % status)
+        return r, usage.ru_utime + usage.ru_stime
+
+    def tls_retr(self, ours, files, source, messages):
+        """(t1) RETR of every message over implicit TLS with the privilege-separated relay,
+        against the floor; (t2) the same daemon run as the account, TLS in one process;
+        (t3) the record sizes the client received."""
+        self.install(source)
+        script = self.script(b"".join(b"RETR %d\r\n" % i for i in range(1, messages + 1)) + b"QUIT\r\n")
+        size = os.path.getsize(source)
+        stream = os.path.join(self.work, "tls-stream.bin")
+        names = ("relay", "one process", "floor")
+        rate, cpu, records, digests = ({n: [] for n in names} for _ in range(4))
+        daemons = self.tls_daemons(ours, files)
+        try:
+            for rep in range(self.args.repeat + 1):
+                for name in names:
+                    if name == "floor":
+                        r, used = self.tls_floor(files, stream)
+                    else:
+                        self.age_mailbox()
+                        d = daemons[name]
+                        before = d.cpu()
+                        r = tls_stream_session(d.port, files.cert, script, want_hash=rep == 0,
+                                               keep=stream if rep == 0 and name == "relay" else None)
+                        used = d.cpu() - before
+                        if not r.tail.endswith(b".\r\n+OK\r\n") or not r.closed:
+                            self.problems.append("(t1): %s: session failed or no close_notify (%r)" % (name, r.tail))
+                    if rep == 0:
+                        digests[name] = r.digest
+                        if name == "relay":
+                            log("(t1) %s, %s" % (r.version, r.cipher))
+                        continue
+                    rate[name].append((r.total - 15) / (r.t_last - r.t_login) / 1e6)
+                    cpu[name].append(used * 1000)
+                    records[name] = r.records
+        finally:
+            for d in daemons.values():
+                d.stop()
+        if digests["relay"] != digests["one process"]:
+            self.problems.append("(t1): the relay and the one-process daemon sent different bytes")
+        what = "%d msgs %.0f MiB" % (messages, size / 2**20)
+        self.tls_record("(t1) RETR all over implicit TLS, %s: -D relay vs floor" % what,
+                        "MB/s", "higher", 0.75, rate["relay"], rate["floor"])
+        self.tls_record("    server CPU time (user+sys) of the same", "ms", "lower", None, cpu["relay"], cpu["floor"])
+        self.tls_record("(t2) the same: -D relay vs -D as the account (TLS in one process)",
+                        "MB/s", "higher", 0.8, rate["relay"], rate["one process"])
+        self.tls_record("    server CPU time (user+sys) of the same", "ms", "lower", None, cpu["relay"], cpu["one process"])
+        for name in names:
+            sizes = records[name]
+            full = sum(n for n in sizes if n > 16384)
+            self.tls_notes.append("(t3) TLS records received from %s: %d application-data records, median %d bytes, "
+                                  "%.2f%% of their bytes in full 16 KiB records (record length > 16384)"
+                                  % (name, len(sizes), statistics.median(sizes) if sizes else 0,
+                                     100.0 * full / max(1, sum(sizes))))
+
+    def tls_sessions(self, ours, files):
+        """(t4) TLS sessions per second (login, STAT, UIDL, QUIT; empty mailbox), -D with the
+        relay, against the handshakes per second of openssl s_server on the same certificate,
+        with the same client; and openssl s_time -new against both."""
+        self.install("")
+        relay = self.tls_daemons(ours, files, only="relay")["relay"]
+        s_server = subprocess.Popen(["openssl", "s_server", "-accept", "127.0.0.1:3995", "-cert", files.cert,
+                                     "-key", files.root_key, "-quiet"], stdin=subprocess.PIPE,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        keys = ("ours", "ours plain", "s_server", "ours s_time", "s_server s_time")
+        rate, cpu = ({k: [] for k in keys} for _ in range(2))
+        try:
+            if not wait_for_listen(3995):
+                raise RuntimeError("openssl s_server did not listen")
+            for rep in range(self.args.repeat + 1):
+                for key, port, flags in (("ours", 1995, []), ("ours plain", 1996, ["--plain"]),
+                                         ("s_server", 3995, ["--handshake-only"])):
+                    self.age_mailbox()
+                    server_cpu = relay.cpu if key != "s_server" else lambda: tree_cpu(s_server.pid)
+                    before = server_cpu()
+                    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--tls-sessions-client",
+                                          "--port", str(port), "--ca", files.cert, "--user", USER,
+                                          "--password", self.password, "--seconds", "3",
+                                          "--sessions", str(self.args.tcp_sessions * 10)] + flags,
+                                         capture_output=True, text=True, timeout=60).stdout
+                    used = server_cpu() - before
+                    res = json.loads(out)
+                    if res["errors"]:
+                        self.problems.append("(t4): %s: %d failed sessions" % (key, res["errors"]))
+                    if rep and res["sessions"]:
+                        rate[key].append(res["sessions"] / res["seconds"])
+                        cpu[key].append(used * 1000 / res["sessions"])
+                    if rep and key != "ours plain":
+                        t = subprocess.run(["openssl", "s_time", "-connect", "127.0.0.1:%d" % port, "-new",
+                                            "-time", "3", "-CAfile", files.cert],
+                                           capture_output=True, text=True, timeout=60).stdout
+                        m = re.search(r"(\d+) connections in \S+ real seconds", t)
+                        if m:
+                            rate[key + " s_time"].append(int(m.group(1)) / 3.0)
+        finally:
+            relay.stop()
+            s_server.kill()
+            s_server.wait()
+        self.tls_record("(t4) TLS sessions/s, login+STAT+UIDL+QUIT, ECDSA P-256: -D relay vs "
+                        "s_server handshakes/s", "/s", "higher", 0.6, rate["ours"], rate["s_server"])
+        self.tls_record("    server CPU time per session / per handshake", "ms", "lower", None,
+                        cpu["ours"], cpu["s_server"])
+        self.tls_record("    the same sessions/s: over TLS vs without (plain port, same daemon)", "/s",
+                        "higher", None, rate["ours"], rate["ours plain"])
+        self.tls_record("    server CPU time per session: over TLS vs without", "ms", "lower", None,
+                        cpu["ours"], cpu["ours plain"])
+        self.tls_record("    openssl s_time -new, handshakes/s: ours vs s_server", "/s", "higher", None,
+                        rate["ours s_time"], rate["s_server s_time"])
+
+    def tls_record(self, label, unit, better, target, ours, baseline):
+        self.tls_rows.append((label, unit, better, target, ours, baseline))
+
+    def print_tls_table(self):
+        print()
+        print("%-76s %11s %11s %8s  %s" % ("TLS workload (median of %d)" % self.args.repeat, "ours",
+                                           "baseline", "ratio", "target"))
+        print("-" * 125)
+        for label, unit, better, target, ours, baseline in self.tls_rows:
+            mo = statistics.median(ours) if ours else None
+            mb = statistics.median(baseline) if baseline else None
+            ratio = mo / mb if mo is not None and mb else None
+            verdict = ""
+            if ratio is not None and target is not None:
+                gain = ratio if better == "higher" else 1 / ratio
+                verdict = ">= %.2f: %s" % (target, "met" if gain >= target else "NOT MET")
+            fmt = lambda v: "-" if v is None else ("%.1f %s" % (v, unit))
+            print("%-76s %11s %11s %8s  %s" % (label, fmt(mo), fmt(mb), "-" if ratio is None else "%.3f" % ratio,
+                                               verdict))
+        for note in self.tls_notes:
+            print(note)
+
     # the table
 
     def print_table(self, servers):
@@ -502,7 +944,7 @@ def main():
     ap.add_argument("--gen", help="gen_mbox (default: bench/gen_mbox next to the popa3d build)")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="small mailboxes, 3 repetitions")
-    ap.add_argument("--only", default="abcdefg", help="workloads to run, e.g. 'ab'")
+    ap.add_argument("--only", default="abcdefgt", help="workloads to run, e.g. 'ab'")
     ap.add_argument("--workdir", help="where generated mailboxes go (default: a temporary directory)")
     ap.add_argument("--tcp-sessions", type=int, default=40)
     # internal: run inside the network namespace
@@ -515,12 +957,26 @@ def main():
     ap.add_argument("--sessions", type=int, default=40, help=argparse.SUPPRESS)
     ap.add_argument("--seconds", type=float, default=3, help=argparse.SUPPRESS)
     ap.add_argument("--first-source", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--tls-floor-server", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--tls-sessions-client", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--handshake-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--plain", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--cert", help=argparse.SUPPRESS)
+    ap.add_argument("--key", help=argparse.SUPPRESS)
+    ap.add_argument("--ca", help=argparse.SUPPRESS)
+    ap.add_argument("--stream", help=argparse.SUPPRESS)
     args = ap.parse_args()
 
     if args.wait_port:
         sys.exit(0 if wait_for_port(args.wait_port) else 1)
     if args.tcp_client:
         tcp_client(args)
+        return
+    if args.tls_floor_server:
+        tls_floor_server(args)
+        return
+    if args.tls_sessions_client:
+        tls_sessions_client(args)
         return
 
     if os.geteuid() != 0:
@@ -580,11 +1036,18 @@ def main():
         if "g" in args.only:
             log("(g) peak RSS of (a)")
             bench.peak_rss(servers, bench.generate(sizes["a"]), "(g) peak RSS of (a), GNU time %M")
+        if "t" in args.only:
+            log("(t) TLS: RETR of every message, record sizes, sessions per second")
+            files = bench.tls_setup()
+            bench.tls_retr(ours, files, bench.generate(sizes["c"]), sizes["c"])
+            bench.tls_sessions(ours, files)
     finally:
         bench.teardown()
         if own_workdir:
             shutil.rmtree(args.workdir, ignore_errors=True)
     bench.print_table(servers)
+    if bench.tls_rows:
+        bench.print_tls_table()
     print("(total %.0f s)" % (time.perf_counter() - started))
     sys.exit(1 if bench.problems else 0)
 
