@@ -79,10 +79,10 @@ BOOST_AUTO_TEST_CASE(every_row_has_a_handler) {
   for (const auto& row : Transaction::commands) BOOST_TEST((row.run != nullptr), row.verb);
 }
 
-BOOST_AUTO_TEST_CASE(the_tables_are_popa3d_s_commands) {
-  BOOST_TEST((verbs(Authorization::commands) == std::set<std::string>{"USER", "PASS", "QUIT"}));
-  BOOST_TEST((verbs(Transaction::commands) ==
-              std::set<std::string>{"STAT", "LIST", "UIDL", "RETR", "TOP", "DELE", "RSET", "NOOP", "LAST", "QUIT"}));
+BOOST_AUTO_TEST_CASE(the_tables_are_popa3d_s_commands_and_the_extensions) {
+  BOOST_TEST((verbs(Authorization::commands) == std::set<std::string>{"USER", "PASS", "QUIT", "CAPA", "STLS", "AUTH"}));
+  BOOST_TEST((verbs(Transaction::commands) == std::set<std::string>{"STAT", "LIST", "UIDL", "RETR", "TOP", "DELE",
+                                                                    "RSET", "NOOP", "LAST", "QUIT", "CAPA"}));
   const auto* user = pop3::find_command(Authorization::commands, "user");
   BOOST_REQUIRE(user);
   BOOST_TEST((user->shape == ArgShape::word && user->gate == Gate::before_user));
@@ -91,7 +91,13 @@ BOOST_AUTO_TEST_CASE(the_tables_are_popa3d_s_commands) {
   BOOST_TEST((pass->shape == ArgShape::rest && pass->gate == Gate::after_user));
   BOOST_TEST(!pop3::find_command(Authorization::commands, "USER1"));
   BOOST_TEST(!pop3::find_command(Transaction::commands, "USER"));
-  for (const auto& row : Transaction::commands) BOOST_TEST((row.gate == Gate::always), row.verb);
+  // popa3d's rows are always open in TRANSACTION; CAPA only with the extensions.
+  for (const auto& row : Transaction::commands)
+    BOOST_TEST((row.gate == (row.verb == "CAPA" ? Gate::extensions : Gate::always)), row.verb);
+  BOOST_TEST((pop3::find_command(Authorization::commands, "capa")->gate == Gate::extensions));
+  BOOST_TEST((pop3::find_command(Authorization::commands, "stls")->gate == Gate::stls));
+  BOOST_TEST((pop3::find_command(Authorization::commands, "auth")->gate == Gate::sasl));
+  BOOST_TEST((pop3::find_command(Authorization::commands, "auth")->shape == ArgShape::mechanism));
   BOOST_TEST((pop3::find_command(Transaction::commands, "top")->shape == ArgShape::message_and_count));
   BOOST_TEST((pop3::find_command(Transaction::commands, "LIST")->shape == ArgShape::optional_message));
   BOOST_TEST((pop3::find_command(Transaction::commands, "dele")->shape == ArgShape::message));
@@ -139,6 +145,35 @@ BOOST_AUTO_TEST_CASE(every_gate) {
   BOOST_TEST(!pop3::gate_open(Gate::before_user, {true}));
   BOOST_TEST(!pop3::gate_open(Gate::after_user, {false}));
   BOOST_TEST(pop3::gate_open(Gate::after_user, {true}));
+  // The extensions' gates are closed by default (popa3d's "-ERR" for CAPA, STLS, AUTH).
+  for (const Gate g : {Gate::extensions, Gate::stls, Gate::sasl}) BOOST_TEST(!pop3::gate_open(g, {}));
+  pop3::SessionFacts on;
+  on.extensions = on.stls = true;
+  for (const Gate g : {Gate::extensions, Gate::stls, Gate::sasl}) BOOST_TEST(pop3::gate_open(g, on));
+  on.tls_active = true;  // no STLS under TLS
+  BOOST_TEST(!pop3::gate_open(Gate::stls, on));
+  BOOST_TEST(pop3::gate_open(Gate::sasl, on));
+  // require_tls before TLS: the login gates close with "-ERR [AUTH]", the others stay as they are.
+  pop3::SessionFacts plain = on;
+  plain.tls_active = false;
+  plain.require_tls = true;
+  for (const Gate g : {Gate::before_user, Gate::sasl}) {
+    BOOST_TEST(!pop3::gate_open(g, plain));
+    BOOST_TEST((pop3::gate_refusal(g, plain) == Outcome::tls_required()));
+  }
+  plain.user_given = true;
+  BOOST_TEST((pop3::gate_refusal(Gate::after_user, plain) == Outcome::tls_required()));
+  BOOST_TEST(pop3::gate_open(Gate::stls, plain));
+  BOOST_TEST((pop3::gate_refusal(Gate::before_user, {true}) == Outcome::bad_command()));
+  // Every gate agrees with the capability CAPA lists it by, in every combination of facts.
+  for (unsigned bits = 0; bits < 64; ++bits) {
+    const pop3::SessionFacts f{(bits & 1) != 0, (bits & 2) != 0, (bits & 4) != 0,
+                               (bits & 8) != 0, (bits & 16) != 0, (bits & 32) != 0};
+    BOOST_TEST(pop3::gate_open(Gate::stls, f) == pop3::capability_enabled(pop3::Capability::stls, f));
+    BOOST_TEST(pop3::gate_open(Gate::sasl, f) == pop3::capability_enabled(pop3::Capability::sasl, f));
+    BOOST_TEST((pop3::gate_open(Gate::before_user, f) || pop3::gate_open(Gate::after_user, f)) ==
+               pop3::capability_enabled(pop3::Capability::user, f));
+  }
   // On the wire: a second USER is closed (and the first name stays), PASS opens after USER,
   // QUIT is open before and after.
   BOOST_TEST(session("USER bob\r\nUSER alice\r\nPASS secret\r\n") ==
@@ -186,6 +221,16 @@ BOOST_AUTO_TEST_CASE(every_argument_shape) {
   BOOST_TEST(!parse(ArgShape::message_and_count, "TOP 2 1"));
   BOOST_TEST(!parse(ArgShape::message_and_count, "TOP 3 -1"));
   BOOST_TEST(!parse(ArgShape::message_and_count, "TOP 3 1 1"));
+
+  BOOST_TEST(parse(ArgShape::mechanism, "AUTH")->text.empty());
+  BOOST_TEST(!parse(ArgShape::mechanism, "AUTH")->initial_response);
+  BOOST_TEST(parse(ArgShape::mechanism, "AUTH PLAIN")->text == "PLAIN");
+  BOOST_TEST(!parse(ArgShape::mechanism, "AUTH PLAIN ")->initial_response);
+  const std::string long_response(300, 'A');  // longer than max_arg: a response has no such limit
+  BOOST_TEST(*parse(ArgShape::mechanism, "AUTH PLAIN " + long_response)->initial_response == long_response);
+  BOOST_TEST(!parse(ArgShape::mechanism, "AUTH PLAIN a b"));
+  BOOST_TEST(!parse(ArgShape::mechanism, "AUTH PLAIN  a"));
+  BOOST_TEST(!parse(ArgShape::mechanism, "AUTH " + std::string(41, 'P')));
 }
 
 BOOST_AUTO_TEST_CASE(outcomes_become_status_lines_in_one_place) {
@@ -203,4 +248,21 @@ BOOST_AUTO_TEST_CASE(outcomes_become_status_lines_in_one_place) {
   BOOST_TEST(line(Outcome::failed()) == "-ERR\r\n");
   BOOST_TEST(line(Outcome::end(Outcome::Status::none)) == "");
   BOOST_TEST(line(Outcome::end(Outcome::Status::auth_failed)) == "-ERR Authentication failed (bad password?)\r\n");
+  // Without the extensions, every new failure is popa3d's bare "-ERR".
+  BOOST_TEST(line(Outcome::tls_required()) == "-ERR\r\n");
+  BOOST_TEST(line(Outcome::end(Outcome::Status::temp_failure)) == "-ERR\r\n");
+  BOOST_TEST(line(Outcome::end(Outcome::Status::perm_failure)) == "-ERR\r\n");
+  BOOST_TEST(line(Outcome::ok_start_tls()) == "+OK\r\n");
+  // With them, RFC 2449 s.8's codes (RFC 3206's [AUTH] and [SYS/...]).
+  const auto coded = [](const Outcome& o) {
+    pop3::OutputBuffer out;
+    pop3::append_status(out, o, true);
+    return std::string(out.view());
+  };
+  BOOST_TEST(coded(Outcome::end(Outcome::Status::auth_failed)) == "-ERR [AUTH] Authentication failed\r\n");
+  BOOST_TEST(coded(Outcome::tls_required()) == "-ERR [AUTH] TLS required\r\n");
+  BOOST_TEST(coded(Outcome::end(Outcome::Status::temp_failure)) == "-ERR [SYS/TEMP] Temporary server failure\r\n");
+  BOOST_TEST(coded(Outcome::end(Outcome::Status::perm_failure)) == "-ERR [SYS/PERM] Mailbox refused\r\n");
+  BOOST_TEST(coded(Outcome::bad_command()) == "-ERR\r\n");
+  BOOST_TEST(coded(Outcome::ok_numbers(3, 78)) == "+OK 3 78\r\n");
 }

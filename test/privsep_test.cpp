@@ -143,7 +143,7 @@ struct FakeServer {
     c.pending = pending;
     return c;
   }
-  std::error_code refuse_login() {
+  std::error_code refuse_login(const std::error_code& = {}) {
     report(identity("refuse"));
     return {};
   }

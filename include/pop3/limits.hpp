@@ -17,6 +17,10 @@ namespace pop3 {
 struct Limits {
   // popa3d POP_BUFFER_SIZE: a line keeps its first line_buffer - 1 bytes; the rest is discarded.
   std::size_t line_buffer = 128;
+  // RFC 2449 s.4: with the extensions on (Features::extensions) a command line may be 255
+  // octets, CRLF included; this replaces line_buffer then. An AUTH line and a SASL response
+  // may be longer: the base64 of auth_buffer + max_arg bytes (session/authorization.hpp).
+  std::size_t extended_line_buffer = 256;
   // RFC 1939 s.3: "Each argument may be up to 40 characters long".
   std::size_t max_arg = 40;
   // 0 = never disconnect after bad commands (popa3d); Dovecot uses 20.

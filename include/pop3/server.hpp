@@ -58,9 +58,10 @@ class Pop3Server {
     return AuthorizationSession<Transport>{transport_, limits_, log_, features_}.run(read_ahead, ec);
   }
 
-  // After the password was refused: the one error reply with text, then the end.
-  [[nodiscard]] std::error_code refuse_login() {
-    AuthorizationSession<Transport>{transport_, limits_, log_, features_}.refuse_login();
+  // After the password was refused (`why`: the Auth policy's code, which picks the response
+  // code with the extensions on): the one error reply with text, then the end.
+  [[nodiscard]] std::error_code refuse_login(const std::error_code& why = {}) {
+    AuthorizationSession<Transport>{transport_, limits_, log_, features_}.refuse_login(why);
     return {};
   }
 

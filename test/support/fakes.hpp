@@ -3,6 +3,7 @@
 //   auto state = std::make_shared<pop3::test::MemoryMailboxState>();
 //   state->messages = {"Subject: x\n\nbody\n"};
 //   pop3::test::TestServer server{pop3::test::ScriptTransport{"QUIT\r\n"}, {}, pop3::test::TestMailbox<>{state}};
+//   pop3::test::FakeTlsTransport tls{"STLS\r\n", "QUIT\r\n"};   // a TlsTransport with a faked upgrade
 #pragma once
 
 #include <algorithm>
@@ -67,6 +68,64 @@ class ScriptTransport {
   std::shared_ptr<std::string> output_ = std::make_shared<std::string>();
 };
 static_assert(TransportPolicy<ScriptTransport>);
+
+// What a FakeTlsTransport did, shared so that a test keeps it after the server took the policy.
+struct FakeTlsState {
+  std::string plain_written;  // before the handshake
+  std::string tls_written;    // after it
+  std::vector<std::string> read_aheads;  // what each start_tls() call was handed
+  std::size_t plain_unread = 0;          // plain script bytes never read when TLS started
+};
+
+// Models a TlsTransport with no TLS at all: start_tls() "succeeds" (or fails, if told to) and
+// switches from the plain script to the `after_tls` one, as a real handshake would switch the
+// same connection to decrypted bytes. Whatever of the plain script was not read by then is
+// what a client would have sent in the clear after STLS: the fake drops it, as TLS would
+// read it as (broken) handshake bytes, and records how much.
+class FakeTlsTransport {
+ public:
+  FakeTlsTransport(std::string plain, std::string after_tls, std::size_t chunk = 1 << 20, bool handshake_fails = false)
+      : plain_(std::move(plain)), after_tls_(std::move(after_tls)), chunk_(chunk), fails_(handshake_fails) {}
+
+  std::size_t read_some(std::span<char> buf, std::error_code& ec) {
+    const std::string& input = active_ ? after_tls_ : plain_;
+    if (pos_ == input.size()) {
+      ec = errc::eof;
+      return 0;
+    }
+    const std::size_t n = std::min({buf.size(), chunk_, input.size() - pos_});
+    std::copy_n(input.data() + pos_, n, buf.data());
+    pos_ += n;
+    return n;
+  }
+  void write(std::span<const char> bytes, std::error_code&) {
+    (active_ ? state_->tls_written : state_->plain_written).append(bytes.data(), bytes.size());
+  }
+  void start_tls(std::string_view read_ahead, std::error_code& ec) {
+    state_->read_aheads.emplace_back(read_ahead);
+    if (fails_ || active_) {
+      ec = errc::tls_failed;
+      return;
+    }
+    state_->plain_unread = plain_.size() - pos_;
+    active_ = true;
+    pos_ = 0;
+  }
+  bool tls_active() const { return active_; }
+
+  std::shared_ptr<FakeTlsState> state() const { return state_; }
+
+ private:
+  std::string plain_;
+  std::string after_tls_;
+  std::size_t chunk_;
+  bool fails_;
+  bool active_ = false;
+  std::size_t pos_ = 0;
+  std::shared_ptr<FakeTlsState> state_ = std::make_shared<FakeTlsState>();
+};
+static_assert(TlsTransport<FakeTlsTransport>);
+static_assert(!TlsTransport<ScriptTransport>);
 
 // One account: alice / secret, with its own mailbox location "mem:alice".
 struct FixedAuth {

@@ -516,7 +516,7 @@ int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSi
     return 1;
   }
   wait_failure_delay(received, config.failure_delay);
-  (void)server.refuse_login();
+  (void)server.refuse_login(ec);
   if (handoff == detail::Handoff::ok) log_login_refused(log, credentials.user, ec);
   return handoff == detail::Handoff::ok ? 0 : 1;
 }

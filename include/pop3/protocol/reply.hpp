@@ -7,6 +7,7 @@
 //
 //   pop3::OutputBuffer out;
 //   pop3::append_ok(out);                      // "+OK\r\n"
+//   pop3::append_err(out, pop3::ResponseCode::sys_temp, "Mailbox locked");   // "-ERR [SYS/TEMP] ..."
 //   pop3::MessageEncoder enc; enc.encode(raw, out); enc.finish(out); pop3::append(out, ".\r\n");
 #pragma once
 
@@ -70,6 +71,29 @@ inline void append_ok(OutputBuffer& out) { out.append("+OK\r\n"); }
 inline void append_err(OutputBuffer& out) { out.append("-ERR\r\n"); }
 inline constexpr std::string_view auth_failed_reply = "-ERR Authentication failed (bad password?)\r\n";
 inline constexpr std::string_view end_of_multiline = ".\r\n";
+
+// RFC 2449 s.8 response codes (with RFC 3206's), sent only when the extensions are on.
+enum class ResponseCode : std::uint8_t {
+  auth,      // [AUTH]: the login was refused for its credentials (or before TLS)
+  sys_temp,  // [SYS/TEMP]: a failure that may pass (mailbox locked or unreadable, database)
+  sys_perm,  // [SYS/PERM]: a failure that will not (a mailbox over the limits)
+};
+[[nodiscard]] constexpr std::string_view response_code_name(ResponseCode code) noexcept {
+  switch (code) {
+    case ResponseCode::auth: return "AUTH";
+    case ResponseCode::sys_temp: return "SYS/TEMP";
+    case ResponseCode::sys_perm: return "SYS/PERM";
+  }
+  return "";
+}
+// "-ERR [CODE] text\r\n"
+inline void append_err(OutputBuffer& out, ResponseCode code, std::string_view text) {
+  out.append("-ERR [");
+  out.append(response_code_name(code));
+  out.append("] ");
+  out.append(text);
+  out.append("\r\n");
+}
 
 // "+OK a b\r\n" (STAT) or "+OK a b" as the head of LIST n / UIDL n.
 inline void append_ok_pair(OutputBuffer& out, std::uint64_t a, std::uint64_t b) {

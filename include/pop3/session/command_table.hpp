@@ -16,6 +16,7 @@
 #include <optional>
 #include <string_view>
 
+#include "pop3/features.hpp"
 #include "pop3/protocol/command.hpp"
 #include "pop3/session/outcome.hpp"
 #include "pop3/types.hpp"
@@ -31,28 +32,39 @@ enum class ArgShape : std::uint8_t {
   message,            // a message number that exists and is not marked deleted (RETR, DELE)
   optional_message,   // none, or as `message` (LIST, UIDL)
   message_and_count,  // as `message`, then a number (TOP)
+  mechanism,          // none, or a SASL mechanism name (max_arg) and an optional initial
+                      // response of any length (AUTH, RFC 5034 s.4)
 };
 
-// What the session has done so far, as the gates see it. (STLS and the extensions add their
-// facts here: TLS active, what is configured; CAPA will list what the same gates allow.)
-struct SessionFacts {
-  bool user_given = false;  // a USER was accepted
-};
-
-// When a row may run. A closed gate is "-ERR", as an unknown verb is.
+// When a row may run: each gate asks capability_enabled() (features.hpp), which CAPA lists
+// from too. A closed gate is "-ERR", as an unknown verb is, except that a login command closed
+// by Features::require_tls says so ("-ERR [AUTH] ...", gate_refusal).
 enum class Gate : std::uint8_t {
   always,
   before_user,  // USER: a second one is refused and the first name stays (spec 6.1)
   after_user,   // PASS: only after a USER
+  extensions,   // CAPA: Features::extensions
+  stls,         // STLS: Capability::stls
+  sasl,         // AUTH: Capability::sasl
 };
 
 [[nodiscard]] constexpr bool gate_open(Gate gate, const SessionFacts& facts) noexcept {
   switch (gate) {
     case Gate::always: return true;
-    case Gate::before_user: return !facts.user_given;
-    case Gate::after_user: return facts.user_given;
+    case Gate::before_user: return capability_enabled(Capability::user, facts) && !facts.user_given;
+    case Gate::after_user: return capability_enabled(Capability::user, facts) && facts.user_given;
+    case Gate::extensions: return facts.extensions;
+    case Gate::stls: return capability_enabled(Capability::stls, facts);
+    case Gate::sasl: return capability_enabled(Capability::sasl, facts);
   }
   return false;
+}
+
+// The reply to a row whose gate is closed.
+[[nodiscard]] constexpr Outcome gate_refusal(Gate gate, const SessionFacts& facts) noexcept {
+  const bool login = gate == Gate::before_user || gate == Gate::after_user || gate == Gate::sasl;
+  if (login && !facts.transaction && !plaintext_login_allowed(facts)) return Outcome::tls_required();
+  return Outcome::bad_command();
 }
 
 // A row's arguments once parsed; which members are set follows its ArgShape.
@@ -60,6 +72,7 @@ struct Arguments {
   std::string_view text;           // word, rest
   std::optional<MsgNumber> message;  // message, optional_message, message_and_count
   std::uint32_t count = 0;         // message_and_count: the number of body lines
+  std::optional<std::string_view> initial_response;  // mechanism: after the mechanism name
 };
 
 // What argument parsing needs to know of the session.
@@ -105,6 +118,17 @@ inline std::optional<Arguments> parse_arguments(ArgShape shape, std::optional<st
       args.message = detail::message_argument(params, rules);
       if (!args.message) return std::nullopt;
       break;
+    case ArgShape::mechanism: {
+      if (!params) break;
+      const auto name = next_argument(params, rules.max_arg);
+      if (!name) return std::nullopt;
+      args.text = *name;
+      if (params) {
+        args.initial_response = next_argument(params, params->size());
+        if (!args.initial_response) return std::nullopt;
+      }
+      break;
+    }
     case ArgShape::message_and_count: {
       args.message = detail::message_argument(params, rules);
       const auto arg = next_argument(params, rules.max_arg);
@@ -142,7 +166,8 @@ Outcome dispatch(const std::array<Command<Session>, N>& table, Session& session,
                  const SessionFacts& facts, const ArgumentRules& rules) {
   const CommandLine cmd = split_command(line);
   const Command<Session>* row = find_command(table, cmd.verb);
-  if (row == nullptr || !gate_open(row->gate, facts)) return Outcome::bad_command();
+  if (row == nullptr) return Outcome::bad_command();
+  if (!gate_open(row->gate, facts)) return gate_refusal(row->gate, facts);
   const auto args = parse_arguments(row->shape, cmd.params, rules);
   if (!args) return Outcome::bad_command();
   return row->run(session, *args);

@@ -3,7 +3,7 @@
 // Owns the phase's LineReader and OutputBuffer over a Transport it borrows. It starts from
 // the bytes a layer below read ahead, and hands on what it read but did not use.
 //
-//   pop3::SessionIo<MyTransport> io{transport, limits, log, read_ahead};
+//   pop3::SessionIo<MyTransport> io{transport, limits, log, read_ahead, limits.line_buffer, false};
 //   while (auto line = io.next_line(ec)) { io.reply(pop3::Outcome::ok(), ec); }
 //   std::string_view rest = io.pending();   // for the next phase
 #pragma once
@@ -33,8 +33,11 @@ class SessionIo {
   // read at (fd.hpp).
   static constexpr std::size_t flush_threshold = 256 * 1024;
 
-  SessionIo(Transport& transport, const Limits& limits, const LogSink& log, std::string_view read_ahead)
-      : transport_(transport), limits_(limits), log_(log), reader_(limits.line_buffer) {
+  // line_buffer: the LineReader's (a line keeps line_buffer - 1 bytes); response_codes: the
+  // status lines of failures carry RFC 2449 s.8 codes (Features::extensions).
+  SessionIo(Transport& transport, const Limits& limits, const LogSink& log, std::string_view read_ahead,
+            std::size_t line_buffer, bool response_codes)
+      : transport_(transport), limits_(limits), log_(log), reader_(line_buffer), response_codes_(response_codes) {
     reader_.append(read_ahead);
   }
 
@@ -74,7 +77,7 @@ class SessionIo {
   // Appends the status line of `outcome`. A bad command ends the session with
   // errc::too_many_bad_commands once Limits::max_bad_commands is reached (0: never).
   void reply(const Outcome& outcome, std::error_code& ec) {
-    append_status(out_, outcome);
+    append_status(out_, outcome, response_codes_);
     if (outcome.status == Outcome::Status::bad_command && limits_.max_bad_commands != 0 &&
         ++bad_commands_ >= limits_.max_bad_commands) {
       flush(ec);
@@ -100,8 +103,13 @@ class SessionIo {
   OutputBuffer& out() noexcept { return out_; }
   // Client bytes read but not used: the read-ahead the next phase takes over.
   [[nodiscard]] std::string_view pending() const noexcept { return reader_.pending(); }
-  // Zeroes what the reader consumed, the last line included (after a PASS line).
+  // Zeroes what the reader consumed, the last line included (after a PASS or AUTH line).
   void wipe_consumed() noexcept { reader_.wipe_consumed(); }
+  // Drops every client byte read and not yet used (after STLS: RFC 2595 s.4, CVE-2011-0411).
+  void discard_input() noexcept {
+    reader_.wipe_consumed();
+    reader_.discard();
+  }
   // Reads and writes so far: equal counts mean no I/O in between (see TransactionSession).
   [[nodiscard]] std::uint64_t exchanges() const noexcept { return exchanges_; }
 
@@ -114,6 +122,7 @@ class SessionIo {
   Limits limits_;
   const LogSink& log_;
   LineReader reader_;
+  bool response_codes_;
   OutputBuffer out_;
   std::uint64_t exchanges_ = 0;
   unsigned bad_commands_ = 0;

@@ -59,7 +59,7 @@ inline void wait_failure_delay(std::chrono::steady_clock::time_point received, s
 /// The phases of one session, as serve_phases() drives them (Pop3Server, or a stand-in):
 ///   s.authorize(ec, read_ahead) -> std::optional<Credentials> : AUTHORIZATION
 ///   s.auth()                    -> an AuthPolicy&              : checks the password
-///   s.refuse_login()                                            : the refusal's reply
+///   s.refuse_login(why)                                         : the refusal's reply
 ///   s.transact(account, pending) -> std::error_code             : TRANSACTION and UPDATE
 /// Both phases in this process, with no change of identity: AUTHORIZATION from `read_ahead`
 /// on, the check, then TRANSACTION, or the refusal `failure_delay` after the password came.
@@ -78,7 +78,7 @@ std::error_code serve_phases(Phases& s, const LogSink& log, std::string_view rea
   }
   // popa3d's order: the reply, then the log line.
   wait_failure_delay(received, failure_delay);
-  (void)s.refuse_login();
+  (void)s.refuse_login(ec);
   log_login_refused(log, credentials->user, ec);
   return {};
 }

@@ -3,7 +3,7 @@
 //
 // Runs as the account (popa3d's root parent after the drop): finds the maildrop with the
 // MailboxLocator, loads it, answers the PASS, and takes over the bytes the AUTHORIZATION
-// session read ahead. The deletion marks and the running totals live here, not in the mailbox.
+// session read ahead. With Features::extensions it also answers CAPA. The deletion marks and the running totals live here, not in the mailbox.
 //
 //   pop3::TransactionSession<MyTransport, MyMailbox> session{transport, mailbox, limits, log, locator};
 //   std::error_code why = session.run(account, credentials.pending);   // {} after QUIT
@@ -26,6 +26,7 @@
 #include "pop3/limits.hpp"
 #include "pop3/log.hpp"
 #include "pop3/mailbox/locator.hpp"
+#include "pop3/protocol/capa.hpp"
 #include "pop3/protocol/reply.hpp"
 #include "pop3/session/command_table.hpp"
 #include "pop3/session/io.hpp"
@@ -63,10 +64,14 @@ class TransactionSession {
   static Outcome on_noop(Session&, const Arguments&) { return Outcome::ok(); }
   static Outcome on_last(Session& s, const Arguments&) { return Outcome::ok_numbers(s.last_); }
   static Outcome on_quit(Session& s, const Arguments&) { return s.update(); }
+  static Outcome on_capa(Session& s, const Arguments&) {
+    s.text_.kind = Text::Kind::capabilities;
+    return Outcome::ok_text();
+  }
 
  public:
-  // popa3d 1.0.3's TRANSACTION commands (LAST is RFC 1725's, which popa3d keeps).
-  static constexpr std::array<Command<TransactionSession>, 10> commands{{
+  // popa3d 1.0.3's TRANSACTION commands (LAST is RFC 1725's, which popa3d keeps), and CAPA.
+  static constexpr std::array<Command<TransactionSession>, 11> commands{{
       {"STAT", ArgShape::none, Gate::always, &on_stat},
       {"LIST", ArgShape::optional_message, Gate::always, &on_list},
       {"UIDL", ArgShape::optional_message, Gate::always, &on_uidl},
@@ -77,6 +82,7 @@ class TransactionSession {
       {"NOOP", ArgShape::none, Gate::always, &on_noop},
       {"LAST", ArgShape::none, Gate::always, &on_last},
       {"QUIT", ArgShape::none, Gate::always, &on_quit},
+      {"CAPA", ArgShape::none, Gate::extensions, &on_capa},
   }};
 
   TransactionSession(Transport& transport, Mailbox& mailbox, const Limits& limits, const LogSink& log,
@@ -93,14 +99,19 @@ class TransactionSession {
   // ended: {} after QUIT, errc::eof or errc::timeout when the client went away, or the
   // mailbox's error.
   [[nodiscard]] std::error_code run(const Account& account, std::string_view pending) {
-    io_.emplace(transport_, limits_, log_, pending);
+    const std::size_t line_buffer =
+        features_.extensions ? std::max(limits_.line_buffer, limits_.extended_line_buffer) : limits_.line_buffer;
+    io_.emplace(transport_, limits_, log_, pending, line_buffer, features_.extensions);
     location_ = locator_.locate(account);
     std::error_code ec;
     mailbox_.open(location_, ec);
     if (ec) {
       io_->log(LogPriority::notice, "Failed or refused to load " + location_);
       std::error_code write_ec;
-      io_->reply(Outcome::failed(), write_ec);
+      // With the extensions, the client learns whether trying again can help (RFC 3206).
+      io_->reply(ec == errc::mailbox_refused ? Outcome::end(Outcome::Status::perm_failure)
+                                             : Outcome::end(Outcome::Status::temp_failure),
+                 write_ec);
       io_->flush(write_ec);
       return ec;
     }
@@ -108,7 +119,7 @@ class TransactionSession {
     count_all_messages();
     io_->log(LogPriority::info, plural(live_count_, "message") + " (" + plural(live_bytes_, "byte") + ") loaded");
     io_->reply(Outcome::ok(), ec);
-    const SessionFacts facts{true};
+    const SessionFacts facts = session_facts(features_, false, false, true, true);
     for (;;) {
       auto line = io_->next_line(ec);
       if (!line) break;
@@ -131,7 +142,7 @@ class TransactionSession {
  private:
   // The multi-line text an Outcome::ok_text() promised, written by write_text().
   struct Text {
-    enum class Kind : std::uint8_t { sizes, unique_ids, message } kind = Kind::sizes;
+    enum class Kind : std::uint8_t { sizes, unique_ids, message, capabilities } kind = Kind::sizes;
     MsgIndex message{0};
     std::uint64_t body_lines = 0;
     std::span<const char> first_chunk;  // the message's first chunk, read before its +OK
@@ -173,6 +184,10 @@ class TransactionSession {
   // False when the session must end, with ec saying why.
   bool write_text(std::error_code& ec) {
     if (text_.kind == Text::Kind::message) return send_message(ec);
+    if (text_.kind == Text::Kind::capabilities) {
+      append_capabilities(io_->out(), session_facts(features_, false, false, true, true), features_.implementation);
+      return true;
+    }
     list_all(text_.kind == Text::Kind::unique_ids, ec);
     return !ec;
   }
@@ -246,7 +261,7 @@ class TransactionSession {
     }
     if (ec_) {
       io_->log(LogPriority::crit, "Failed to update " + location_);
-      return Outcome::end(Outcome::Status::failed);
+      return Outcome::end(Outcome::Status::temp_failure);
     }
     io_->log(LogPriority::info, std::to_string(deletions_.count()) + " (" + std::to_string(deleted_bytes) +
                                     ") deleted, " + std::to_string(live_count_) + " (" +
