@@ -36,15 +36,18 @@ seed() {  # seed TARGET KIND PREFIX_BYTES
   done
 }
 seed line_fuzz commands '\x3f\x00'
-seed session_fuzz commands '\x07\x05\x00\n\n\n\n'
+seed session_fuzz commands '\x07\x05\x00\x00\n\n\n\n'
 seed mbox_scan_fuzz mailbox '\x40\x07\x2b\x3f\xff'
 seed reply_fuzz mailbox '\x3f\x00'
-mkdir -p "$build/corpus/users_file_fuzz" "$build/corpus/handoff_fuzz"
+mkdir -p "$build/corpus/users_file_fuzz" "$build/corpus/handoff_fuzz" "$build/corpus/sasl_fuzz"
 printf '# accounts\nalice:$6$salt$hash:1000:8:\n\nbob:$y$j9T$salt$hash:1001:8:/var/mail/bob\nalice:*:0:0:\n' \
   >"$build/corpus/users_file_fuzz/seed-two-accounts"
 printf '\x05\0\0\0\x06\0\0\0\x06\0\0\0alicesecretSTAT\r\n' >"$build/corpus/handoff_fuzz/seed-handoff"
 printf '\0\0\0\0\xe8\x03\0\0\x08\0\0\0\x05\0\0\0\x0f\0\0\0alice/var/mail/alice' \
   >"$build/corpus/handoff_fuzz/seed-account"
+printf '\xff\x09AGFsaWNlAHNlY3JldA==' >"$build/corpus/sasl_fuzz/seed-plain"
+printf '\x07\x05\x00\x1b\n\n\n\nCAPA\r\nSTLS\r\nUSER x\r\n\x02CAPA\r\nAUTH PLAIN\r\nAGFsaWNlAHNlY3JldA==\r\nSTAT\r\nQUIT\r\n' \
+  >"$build/corpus/session_fuzz/seed-stls-auth"
 
 targets=("$@")
 if ((${#targets[@]} == 0)); then
@@ -55,7 +58,7 @@ mkdir -p "$build/artifacts"
 for t in "${targets[@]}"; do
   # Session and line input longer than a few lines' worth explores nothing new, only slower.
   case $t in
-    line_fuzz | session_fuzz | handoff_fuzz) max_len=4096 ;;
+    line_fuzz | session_fuzz | handoff_fuzz | sasl_fuzz) max_len=4096 ;;
     users_file_fuzz) max_len=16384 ;;  # its reference is quadratic
     mbox_scan_fuzz) max_len=8192 ;;   # windows of up to 300 bytes: larger files only repeat them
     *) max_len=65536 ;;

@@ -233,13 +233,14 @@ int main(int argc, char** argv) {
     }
 
     const pop3::Limits limits;  // popa3d's bounds: no option changes them
-    // Any TLS option turns the RFC 2449 extensions on; STLS is offered on plain connections.
-    pop3::Features features;
+    // --capa turns the RFC 2449 extensions on; so does any TLS option, with STLS offered on
+    // plain connections.
+    pop3::Features features = config.features;
+    features.implementation = "popa3d " POP3_DAEMON_VERSION;  // CAPA's IMPLEMENTATION
     if (tls_context) {
       features.extensions = true;
       features.stls = true;
       features.require_tls = config.require_tls;
-      features.implementation = "popa3d";
     }
     auto session = [&](int in_fd, int out_fd, std::string_view peer, bool implicit_tls) {
       if (pam) pam->set_remote_host(std::string(peer));

@@ -33,6 +33,7 @@
 
 #include "config_file.hpp"
 #include "pop3/auth/pam.hpp"
+#include "pop3/features.hpp"
 #include "pop3/mailbox/locator.hpp"
 #include "pop3/posix/listener.hpp"
 #include "pop3/posix/privsep.hpp"
@@ -61,6 +62,7 @@ struct Config {
   std::string tls_port = "995";
   bool tls_implicit = false;
   bool require_tls = false;
+  pop3::Features features;                // extensions (--capa)
   // Command line only.
   std::string config_file;  // --config: read this file instead of /etc/popa3d.conf
   bool show_config = false;
@@ -287,6 +289,10 @@ inline constexpr std::array options{
     Option{"require-tls", 0, "", Scope::tls, false, true, "refuse USER, PASS and AUTH before TLS",
            [](Config& c, std::string_view v) { return detail::set_flag(c.require_tls, v); },
            [](const Config& c) { return detail::show_flag(c.require_tls); }, ""},
+    Option{"capa", 0, "", Scope::any, false, true,
+           "POP3 extensions: CAPA, AUTH PLAIN, response codes, 255-byte command lines",
+           [](Config& c, std::string_view v) { return detail::set_flag(c.features.extensions, v); },
+           [](const Config& c) { return detail::show_flag(c.features.extensions); }, ""},
     Option{"stderr", 0, "", Scope::any, false, true, "log to standard error instead of syslog",
            [](Config& c, std::string_view v) { return detail::set_flag(c.use_stderr, v); },
            [](const Config& c) { return detail::show_flag(c.use_stderr); }, ""},

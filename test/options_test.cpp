@@ -128,8 +128,9 @@ BOOST_AUTO_TEST_CASE(file_keywords_are_the_long_options) {
   const popa3d::Config c = applied(file_settings(
       "daemon yes\nlisten 127.0.0.1\nlisten ::1\nport 0995\nmax-sessions 7\nmax-per-source 3\nforeground yes\n"
       "spool /srv/mail\nusers-file /etc/popa3d/users\nauth crypt\ntimeout 60\nuser pop\nchroot /run/empty\n"
-      "failure-delay 0\nstderr yes\n"));
+      "failure-delay 0\ncapa yes\nstderr yes\n"));
   BOOST_TEST(c.daemon);
+  BOOST_TEST(c.features.extensions);
   BOOST_TEST((c.listener.addresses == std::vector<std::string>{"127.0.0.1", "::1"}));  // accumulated
   BOOST_TEST(c.listener.port == "995");
   BOOST_TEST(c.listener.max_sessions == 7U);
@@ -261,7 +262,8 @@ BOOST_AUTO_TEST_CASE(show_config_reads_back_as_the_same_configuration) {
   for (const auto& words : std::vector<std::vector<std::string>>{
            {},
            {"-D", "--listen", "127.0.0.1", "--listen", "::1", "--port", "0", "--foreground", "--users-file", "/u"},
-           {"--auth", "pam", "--pam-service", "mail", "--pam-confdir", "/p", "--timeout", "5", "--stderr"}}) {
+           {"--auth", "pam", "--pam-service", "mail", "--pam-confdir", "/p", "--timeout", "5", "--stderr"},
+           {"--capa"}}) {
     const popa3d::Config first = applied(command_line(words));
     const std::string shown = popa3d::show_config(first);
     const std::string again = popa3d::show_config(applied(file_settings(shown)));

@@ -4,7 +4,10 @@
 // bytes and commit the same deletions (the engine is sans-I/O: how input arrives changes
 // nothing on the wire). Replies are well formed, memory stays bounded, and deletions reach
 // the mailbox only through a QUIT whose +OK was the last thing written. Some messages may be
-// gone (errc::message_gone, as from a Maildir another client emptied).
+// gone (errc::message_gone, as from a Maildir another client emptied). A mode byte turns on
+// the extensions (CAPA, AUTH PLAIN, response codes, 255-octet lines) and STLS over a
+// transport that fakes the upgrade: the client bytes after the first "\x02" are what arrives
+// once TLS is on, and whatever the client sent in the clear after STLS must change nothing.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -16,6 +19,7 @@
 
 namespace {
 
+using pop3::test::FakeTlsTransport;
 using pop3::test::FixedAuth;
 using pop3::test::MemoryMailboxState;
 using pop3::test::ScriptTransport;
@@ -29,15 +33,25 @@ struct Run {
 };
 
 Run run(std::string_view client, const std::vector<std::string>& messages, std::size_t read_chunk,
-        std::size_t data_chunk, unsigned gone) {
+        std::size_t data_chunk, unsigned gone, const pop3::Features& features) {
   auto state = std::make_shared<MemoryMailboxState>();
   state->messages = messages;
   state->chunk = data_chunk;
   for (std::size_t i = 0; i < 7; ++i)
     if ((gone >> i) & 1) state->gone.push_back(i);
+  if (features.stls) {
+    const std::size_t marker = std::min(client.find('\x02'), client.size());
+    const std::string_view after = marker < client.size() ? client.substr(marker + 1) : std::string_view{};
+    FakeTlsTransport transport{std::string(client.substr(0, marker)), std::string(after), read_chunk};
+    auto tls = transport.state();
+    pop3::Pop3Server<FakeTlsTransport, FixedAuth, Mailbox> server{
+        std::move(transport), FixedAuth{}, Mailbox{state}, {}, {}, {}, features};
+    (void)server.serve();
+    return {tls->plain_written + tls->tls_written, state->committed, state->committed_deletions};
+  }
   ScriptTransport transport{std::string(client), read_chunk};
   auto out = transport.output();
-  TestServer server{std::move(transport), FixedAuth{}, Mailbox{state}};
+  TestServer server{std::move(transport), FixedAuth{}, Mailbox{state}, {}, {}, {}, features};
   (void)server.serve();
   return {*out, state->committed, state->committed_deletions};
 }
@@ -51,11 +65,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const unsigned flags = input.byte();
   const bool login = flags & 1;
   const unsigned gone = flags >> 1;  // messages 1..7 that data() reports gone
+  const unsigned mode = input.byte();
+  pop3::Features features;
+  features.extensions = (mode & 1) != 0;
+  features.stls = (mode & 2) != 0;
+  features.require_tls = (mode & 4) != 0;
+  features.implementation = (mode & 8) != 0 ? "fuzz 1" : "";
+  // The login: USER and PASS, or with the extensions AUTH PLAIN ("\0alice\0secret").
+  const std::string login_lines =
+      features.extensions && (mode & 16) != 0 ? "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n" : "USER alice\r\nPASS secret\r\n";
   // The rest: messages up to the first "\n\n\n\n" (separated by "\x01"), then the client bytes.
   const std::string_view rest = input.rest();
   const std::size_t cut = rest.find("\n\n\n\n");
   const std::string_view box = cut == std::string_view::npos ? std::string_view{} : rest.substr(0, cut);
-  std::string client = login ? "USER alice\r\nPASS secret\r\n" : "";
+  std::string client = login ? login_lines : "";
   client += cut == std::string_view::npos ? rest : rest.substr(cut + 4);
   std::vector<std::string> messages;
   for (std::size_t pos = 0; pos < box.size() && messages.size() < 20;) {
@@ -64,8 +87,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     pos = end + 1;
   }
 
-  const Run cut_up = run(client, messages, read_chunk, data_chunk, gone);
-  const Run whole = run(client, messages, client.size() + 1, 1 << 20, gone);
+  const Run cut_up = run(client, messages, read_chunk, data_chunk, gone, features);
+  const Run whole = run(client, messages, client.size() + 1, 1 << 20, gone, features);
   POP3_FUZZ_CHECK(cut_up.output == whole.output);
   POP3_FUZZ_CHECK(cut_up.committed == whole.committed);
   POP3_FUZZ_CHECK(cut_up.deletions == whole.deletions);
