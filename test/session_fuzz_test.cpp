@@ -20,7 +20,8 @@ using Server = pop3::test::TestServer;
 // A random line: mostly plausible commands with odd arguments, sometimes raw bytes.
 std::string random_line(std::mt19937& rng) {
   static const char* const verbs[] = {"USER", "PASS", "QUIT", "STAT", "LIST", "UIDL", "RETR",
-                                      "TOP",  "DELE", "RSET", "NOOP", "LAST", "user", "CAPA", ""};
+                                      "TOP",  "DELE", "RSET", "NOOP", "LAST", "user", "CAPA", "",
+                                      "AUTH", "STLS", "AUTH PLAIN", "AGFsaWNlAHNlY3JldA==", "*", "="};
   static const char* const args[] = {"1", "2", "3", "4", "0", "-1", "+1", "01", "alice", "secret",
                                      "4294967297", "2147483647", "\t1", "-0", "", "x"};
   std::uniform_int_distribution<int> pick(0, 99);
@@ -46,6 +47,9 @@ BOOST_AUTO_TEST_CASE(random_sessions) {
   std::mt19937 rng{20261129};
   std::uniform_int_distribution<int> lines(0, 40), chunk(1, 64), login(0, 3);
   for (int session = 0; session < 3000; ++session) {
+    // Every other session with the extensions on (CAPA, AUTH PLAIN, response codes).
+    pop3::Features features;
+    features.extensions = session % 2 == 1;
     std::string input;
     if (login(rng) != 0) input = "USER alice\r\nPASS secret\r\n";
     for (int i = lines(rng); i > 0; --i) input += random_line(rng);
@@ -54,7 +58,7 @@ BOOST_AUTO_TEST_CASE(random_sessions) {
     state->chunk = static_cast<std::size_t>(chunk(rng));
     ScriptTransport transport{input, static_cast<std::size_t>(chunk(rng))};
     auto out = transport.output();
-    Server server{std::move(transport), FixedAuth{}, Mailbox<pop3::test::FnvDigest>{state}};
+    Server server{std::move(transport), FixedAuth{}, Mailbox<pop3::test::FnvDigest>{state}, {}, {}, {}, features};
     (void)server.serve();
     BOOST_TEST_CONTEXT("session " << session) {
       BOOST_TEST(out->substr(0, 5) == "+OK\r\n");
