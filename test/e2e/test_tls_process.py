@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """The process model with TLS (issue 11), read off /proc while sessions run.
 
-As root with privilege separation, a session on the implicit-TLS port of -D, and one in
-inetd mode with --tls-implicit:
+As root with privilege separation, sessions on the implicit-TLS port of -D, after STLS on
+its plain port, and in inetd mode with --tls-implicit:
 - after the login the pre-auth child stays as the relay: it runs as the pre-auth user
   popa3d, chrooted into the empty directory, and holds the client's TCP socket; the session
   process runs as the account and holds no TCP socket (its descriptors 0 and 1 are one end
@@ -42,6 +42,29 @@ class TlsConn:
         sock.settimeout(WAIT)
         self.sock = context.wrap_socket(sock, suppress_ragged_eofs=False)
         self.buf = b""
+
+    @classmethod
+    def stls(cls, sock):
+        """A plaintext connection upgraded with STLS. Its plaintext greeting is kept as the
+        first line to read, so that the same script serves implicit TLS and STLS."""
+        sock.settimeout(WAIT)
+        greeting = b""
+        while not greeting.endswith(b"\n"):
+            data = sock.recv(1)
+            if not data:
+                fail("no greeting before STLS")
+            greeting += data
+        sock.sendall(b"STLS\r\n")
+        reply = b""
+        while not reply.endswith(b"\n"):
+            data = sock.recv(1)
+            if not data:
+                fail("no reply to STLS")
+            reply += data
+        check(reply == b"+OK\r\n", "STLS +OK (%r)" % reply)
+        conn = cls(sock)
+        conn.buf = greeting
+        return conn
 
     def line(self):
         while b"\n" not in self.buf:
@@ -244,6 +267,11 @@ def daemon_run(sandbox, argv, chroot, cert, key):
         def connect():
             return TlsConn(socket.create_connection(("127.0.0.1", tls_port), timeout=WAIT))
         scenarios(connect, lambda: daemon_session(daemon.proc.pid), sandbox, chroot, "-D", daemon.log_text)
+
+        def connect_stls():
+            return TlsConn.stls(socket.create_connection(("127.0.0.1", daemon.port), timeout=WAIT))
+        scenarios(connect_stls, lambda: daemon_session(daemon.proc.pid), sandbox, chroot, "-D STLS",
+                  daemon.log_text)
     finally:
         daemon.stop()
 
