@@ -8,6 +8,7 @@ packages=(
   python3 curl mpop fetchmail openssl groff-base man-db
   passwd login util-linux procps
   clang libclang-rt-14-dev binutils
+  getmail6
 )
 missing=()
 for p in "${packages[@]}"; do

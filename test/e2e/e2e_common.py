@@ -442,3 +442,19 @@ def wait_for(what, probe):
             return got
         time.sleep(0.02)
     fail("timed out waiting for " + what)
+
+
+def make_maildir(path):
+    for sub in ("", "new", "cur", "tmp"):
+        os.makedirs(os.path.join(path, sub), exist_ok=True)
+
+
+def maildir_messages(maildir):
+    """The contents of every message in a maildir's new/ and cur/."""
+    got = []
+    for sub in ("new", "cur"):
+        d = os.path.join(maildir, sub)
+        for name in sorted(os.listdir(d)):
+            with open(os.path.join(d, name), "rb") as f:
+                got.append(f.read())
+    return got

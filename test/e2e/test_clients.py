@@ -13,7 +13,7 @@ import sys
 import tempfile
 
 from e2e_common import (MESSAGES, PASSWORD, WAIT, Daemon, Sandbox, binary_from_argv, check,
-                        crlf_size, fail, make_mbox, skip)
+                        crlf_size, fail, maildir_messages, make_maildir, make_mbox, skip)
 
 NEW_MESSAGE = b"Message-ID: <five@example.org>\nSubject: late\n\nArrived later.\n"
 
@@ -71,21 +71,6 @@ def with_poplib(port, sandbox):
     check(pop.stat()[0] == len(MESSAGES), "poplib rset")
     pop.quit()
     check(sandbox.read_mbox() == make_mbox(), "poplib left the mailbox alone")
-
-
-def maildir_messages(maildir):
-    got = []
-    for sub in ("new", "cur"):
-        d = os.path.join(maildir, sub)
-        for name in sorted(os.listdir(d)):
-            with open(os.path.join(d, name), "rb") as f:
-                got.append(f.read())
-    return got
-
-
-def make_maildir(path):
-    for sub in ("", "new", "cur", "tmp"):
-        os.makedirs(os.path.join(path, sub), exist_ok=True)
 
 
 def same_messages(got, expected):
