@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Quick start: builds popa3d, serves examples/demo.mbox to the user "demo" (password "demo")
-# on 127.0.0.1:1110 in standalone mode, and fetches the mail with curl.
+# on 127.0.0.1:1110 (STLS offered) and with implicit TLS on 127.0.0.1:1995 in standalone mode,
+# with a self-signed certificate made here, and fetches the mail with curl over both.
 #
 #   scripts/demo.sh                 build, serve, fetch, then keep serving until Ctrl-C
 #   scripts/demo.sh --once          build, serve, fetch, stop (used by the test suite)
@@ -15,6 +16,7 @@ cd "$(dirname "$0")/.."
 once=0
 binary=""
 port=${DEMO_PORT:-1110}
+tls_port=${DEMO_TLS_PORT:-1995}
 while (($#)); do
   case $1 in
     --once) once=1 ;;
@@ -58,12 +60,21 @@ chmod 600 "$work/mail/demo"
 # An old mtime: popa3d holds its lock for a second on a mailbox changed in this second.
 touch -d '2001-09-09 01:46:40' "$work/mail/demo"
 (umask 077 && echo "demo:$(openssl passwd -6 demo):$uid:$gid:$work/mail/demo" > "$work/users")
+# A self-signed ECDSA P-256 certificate for localhost, for this demo only (a real server uses
+# one from an ACME client such as certbot: --tls-cert fullchain.pem --tls-key privkey.pem).
+(umask 077 && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+  -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+  -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null)
+chmod 644 "$work/cert.pem"
 
-"$binary" -D --foreground --stderr --listen 127.0.0.1 --port "$port" \
-  --users-file "$work/users" "${extra[@]}" &
+"$binary" -D --foreground --stderr --listen 127.0.0.1 --port "$port" --tls-port "$tls_port" \
+  --tls-cert "$work/cert.pem" --tls-key "$work/key.pem" --users-file "$work/users" "${extra[@]}" &
 server_pid=$!
-for _ in $(seq 50); do   # up to 5 s for the listening socket
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+# Up to 5 s for both listening sockets, read off /proc/net/tcp (local 127.0.0.1:PORT in state
+# 0A, LISTEN) rather than probed: a probe would be a client gone before its TLS handshake.
+listening() { grep -q "^ *[0-9]*: 0100007F:$(printf %04X "$1") 00000000:0000 0A " /proc/net/tcp; }
+for _ in $(seq 50); do
+  if listening "$port" && listening "$tls_port"; then break; fi
   kill -0 "$server_pid" 2>/dev/null || { echo "demo: popa3d exited" >&2; exit 1; }
   sleep 0.1
 done
@@ -76,9 +87,12 @@ show() {
 show curl -sS --max-time 10 -u demo:demo "pop3://127.0.0.1:$port/"
 show curl -sS --max-time 10 -u demo:demo "pop3://127.0.0.1:$port/1"
 show curl -sS --max-time 10 -u demo:demo --request UIDL "pop3://127.0.0.1:$port/"
+show curl -sS --max-time 10 -u demo:demo --cacert "$work/cert.pem" "pop3s://localhost:$tls_port/1"
+show curl -sS --max-time 10 -u demo:demo --cacert "$work/cert.pem" --ssl-reqd "pop3://localhost:$port/1"
 
 if ((once)); then
   exit 0
 fi
-echo "popa3d is serving $work/mail/demo on 127.0.0.1:$port (user demo, password demo). Ctrl-C stops it."
+echo "popa3d is serving $work/mail/demo on 127.0.0.1:$port and, over TLS, on 127.0.0.1:$tls_port"
+echo "(user demo, password demo; certificate $work/cert.pem). Ctrl-C stops it."
 wait "$server_pid"
