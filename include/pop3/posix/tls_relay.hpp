@@ -58,21 +58,24 @@ struct RelayBuffer {
 };
 
 // The relay's TLS side: OpenSSL reads the client's descriptor itself (non-blocking) and
-// writes its records into memory, from which they go out in as few write()s as the socket
+// writes its records into a string, from which they go out in as few write()s as the socket
 // takes: a 256 KiB block of message text is 16 records of 16 KiB in one system call.
 class RelayTls {
  public:
   RelayTls(SSL* ssl, int in_fd, int out_fd) : ssl_(ssl), in_fd_(in_fd), out_fd_(out_fd) {}
 
   bool attach() {
+    BIO_METHOD* method = sink_method();
     BIO* rbio = BIO_new_fd(in_fd_, BIO_NOCLOSE);
-    wbio_ = BIO_new(BIO_s_mem());
-    if (rbio == nullptr || wbio_ == nullptr) {
+    BIO* wbio = method != nullptr ? BIO_new(method) : nullptr;
+    if (rbio == nullptr || wbio == nullptr) {
       BIO_free(rbio);
-      BIO_free(wbio_);
+      BIO_free(wbio);
       return false;
     }
-    SSL_set_bio(ssl_, rbio, wbio_);
+    BIO_set_data(wbio, &out_);
+    BIO_set_init(wbio, 1);
+    SSL_set_bio(ssl_, rbio, wbio);
     return true;
   }
 
@@ -82,7 +85,6 @@ class RelayTls {
     std::size_t n = 0;
     ERR_clear_error();
     const int ret = SSL_read_ex(ssl_, data, size, &n);
-    take_records();
     want_read_ = false;
     if (ret == 1) return static_cast<long>(n);
     if (SSL_get_error(ssl_, ret) == SSL_ERROR_WANT_READ) {
@@ -98,7 +100,6 @@ class RelayTls {
     std::size_t n = 0;
     ERR_clear_error();
     const int ret = SSL_write_ex(ssl_, data, size, &n);  // into memory: never partial
-    take_records();
     ERR_clear_error();
     return ret == 1;
   }
@@ -108,7 +109,6 @@ class RelayTls {
     ERR_clear_error();
     (void)SSL_shutdown(ssl_);
     ERR_clear_error();
-    take_records();
   }
 
   // Sends what it can of the waiting records; false if the client's side is gone.
@@ -134,19 +134,30 @@ class RelayTls {
   }
 
  private:
-  void take_records() {
-    char* data = nullptr;
-    const long n = BIO_get_mem_data(wbio_, &data);
-    if (n <= 0) return;
-    out_.append(data, static_cast<std::size_t>(n));
-    (void)BIO_reset(wbio_);
+  // The write BIO: appends OpenSSL's records to out_ (a memory BIO would copy them once
+  // more, and zero its whole buffer on every reset).
+  static int sink_write(BIO* bio, const char* data, std::size_t size, std::size_t* written) {
+    static_cast<std::string*>(BIO_get_data(bio))->append(data, size);
+    *written = size;
+    return 1;
+  }
+  static long sink_ctrl(BIO*, int command, long, void*) { return command == BIO_CTRL_FLUSH ? 1 : 0; }
+  static BIO_METHOD* sink_method() {
+    static BIO_METHOD* const m = [] {
+      BIO_METHOD* made = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "pop3 relay records");
+      if (made != nullptr) {
+        BIO_meth_set_write_ex(made, &sink_write);
+        BIO_meth_set_ctrl(made, &sink_ctrl);
+      }
+      return made;
+    }();
+    return m;
   }
 
   SSL* ssl_;
   int in_fd_;
   int out_fd_;
-  BIO* wbio_ = nullptr;  // owned by the SSL
-  std::string out_;      // records for the client, from out_begin_ on
+  std::string out_;  // records for the client, from out_begin_ on
   std::size_t out_begin_ = 0;
   bool want_read_ = false;
 };
