@@ -24,12 +24,20 @@ serve the same /var/mail file, with the page cache warm:
 
 Each workload runs --repeat times per server (alternating servers; in (f) both daemons
 listen at once, on ports 110 and 1110) after one untimed run, whose output is compared
-byte for byte between the two servers. Prints medians and the ratio ours/theirs.
+byte for byte between the two servers. Prints medians and the ratio ours/theirs, and for
+the workloads that record it the servers' CPU time (user+sys of the session process and
+the children it reaped) beside the wall time. (a) also gets a floor from the same run: one
+pass of 256 KiB preads into a page-aligned buffer over the same file.
+
+--variant NAME=PATH adds another build of ours (e.g. one configured with
+-DPOP3_DAEMON_MBOX_SOURCE=pop3::PreadSource) to (a), (c) and (g): each variant gets rows of
+its own against popa3d, measured in the same alternation, on the same file.
 """
 import argparse
 import grp
 import hashlib
 import json
+import mmap
 import os
 import pwd
 import re
@@ -527,8 +535,35 @@ class Bench:
     def script(self, body):
         return b"USER %s\r\nPASS %s\r\n" % (USER.encode(), self.password.encode()) + body
 
-    def record(self, key, label, unit, better, target, ours, theirs):
-        self.rows.append((key, label, unit, better, target, ours, theirs))
+    def record(self, key, label, unit, better, target, ours, theirs, cpu=None):
+        """A row of the table; `cpu`: {server name: [CPU ms]} of the same runs, for the CPU columns."""
+        self.rows.append((key, label, unit, better, target, ours, theirs, cpu or {}))
+
+    def record_variants(self, servers, key, label, unit, better, target, values, cpu=None):
+        """The same row for each --variant build of ours, against the same popa3d runs."""
+        for s in servers:
+            if s.name.startswith("ours-"):
+                self.record(key, "%s [%s]" % (label, s.name[5:]), unit, better, target, values.get(s.name),
+                            values.get("theirs"), {"ours": (cpu or {}).get(s.name), "theirs": (cpu or {}).get("theirs")})
+
+    def aligned_pread_floor(self, path):
+        """ms for one pass of 256 KiB preads over `path` into a page-aligned buffer (an
+        anonymous mapping), the page cache warm: the kernel's copy alone."""
+        block = 256 << 10
+        buf = mmap.mmap(-1, block)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            t0 = time.perf_counter()
+            offset = 0
+            while True:
+                n = os.preadv(fd, [buf], offset)
+                if n <= 0:
+                    break
+                offset += n
+            return (time.perf_counter() - t0) * 1000
+        finally:
+            os.close(fd)
+            buf.close()
 
     def alternate(self, servers, reps, fn):
         """One untimed run per server, then `reps` timed runs, alternating. Returns
@@ -564,7 +599,9 @@ class Bench:
 
         values, warm = self.alternate(servers, self.args.repeat, one)
         self.check_same(label, warm, "digest")
+        floor = []
         if source:
+            floor = [self.aligned_pread_floor(MAILBOX) for _ in range(self.args.repeat)]
             # The floor the issue quotes: reading the same file with wc -l and with cat.
             for tool in (["wc", "-l"], ["cat"]):
                 times = []
@@ -576,9 +613,16 @@ class Bench:
                     "; " if key in self.floors else "", " ".join(tool), statistics.median(times))
         wall = {n: [v[0] * 1000 for v in vals] for n, vals in values.items()}
         cpu = {n: [v[1] * 1000 for v in vals] for n, vals in values.items()}
-        self.record(key, label, "ms", "lower", target, wall.get("ours"), wall.get("theirs"))
-        self.record(key + "-cpu", "    CPU time (user+sys) of the same", "ms", "lower", None,
-                    cpu.get("ours"), cpu.get("theirs"))
+        self.record(key, label, "ms", "lower", target, wall.get("ours"), wall.get("theirs"), cpu)
+        self.record_variants(servers, key, label, "ms", "lower", target, wall, cpu)
+        if floor:
+            self.floors[key] += "; aligned pread pass %.0f ms (range %.0f-%.0f)" % (
+                statistics.median(floor), min(floor), max(floor))
+            # The target of issue 12: at most 1.5x the floor; as a row, "theirs" is the floor.
+            for s in servers:
+                if s.name.startswith("ours"):
+                    self.record(key + "-floor", "    %s against the aligned-pread floor" % s.name, "ms", "floor", 1.5,
+                                wall.get(s.name), floor)
 
     def peak_rss(self, servers, source, label):
         """Peak RSS through GNU time: the rusage of a child forked from this Python process
@@ -598,6 +642,7 @@ class Bench:
 
         values, _ = self.alternate(servers, self.args.repeat, one)
         self.record("g", label, "MiB", "lower", 1.5, values.get("ours"), values.get("theirs"))
+        self.record_variants(servers, "g", label, "MiB", "lower", 1.5, values)
 
     def retr_all(self, servers, source, messages):
         self.install(source)
@@ -611,12 +656,17 @@ class Bench:
                 self.problems.append("(c): %s: session failed (status %d)" % (server.name, r.status))
             if warmup:
                 return r
-            return (r.total - 15) / (r.t_last - r.t_login) / 1e6
+            return (r.total - 15) / (r.t_last - r.t_login) / 1e6, r.cpu * 1000
 
         values, warm = self.alternate(servers, self.args.repeat, one)
         self.check_same("(c) RETR", warm, "digest")
         label = "(c) RETR all, %d msgs %.0f MiB: stream phase" % (messages, size / 2**20)
-        self.record("c", label, "MB/s", "higher", 3.0, values.get("ours"), values.get("theirs"))
+        rate = {n: [v[0] for v in vals] for n, vals in values.items()}
+        # The whole session's CPU, login included: the same bytes for both, so its ratio is
+        # the ratio of CPU per byte.
+        cpu = {n: [v[1] for v in vals] for n, vals in values.items()}
+        self.record("c", label, "MB/s", "higher", 3.0, rate.get("ours"), rate.get("theirs"), cpu)
+        self.record_variants(servers, "c", label, "MB/s", "higher", 3.0, rate, cpu)
 
     def dele_quit(self, servers, source, messages, key, dele):
         size = os.path.getsize(source)
@@ -931,16 +981,19 @@ class Bench:
     def print_table(self, servers):
         names = {"ours": "ours", "theirs": "popa3d 1.0.3"}
         print()
-        print("%-58s %12s %14s %12s  %s" % ("workload (median of %d)" % self.args.repeat, "ours",
-                                          names["theirs"], "ours/theirs", "target"))
-        print("-" * 120)
-        for key, label, unit, better, target, ours, theirs in self.rows:
+        print("%-58s %12s %14s %12s  %-40s %s" % ("workload (median of %d)" % self.args.repeat, "ours",
+                                               names["theirs"], "ours/theirs", "target",
+                                               "server CPU ms: ours / theirs (theirs/ours)"))
+        print("-" * 150)
+        for key, label, unit, better, target, ours, theirs, cpu in self.rows:
             mo = statistics.median(ours) if ours else None
             mt = statistics.median(theirs) if theirs else None
             ratio = mo / mt if mo is not None and mt else None
             verdict = ""
             if ratio is not None:
-                if key == "g":
+                if better == "floor":
+                    verdict = "%.2fx the floor; target <= %.1fx: %s" % (ratio, target, "met" if ratio <= target else "NOT MET")
+                elif key == "g":
                     verdict = "%.2fx theirs" % ratio
                     if target is not None:
                         verdict += "; target <= %.1fx: %s" % (target, "met" if ratio <= target else "NOT MET")
@@ -950,8 +1003,13 @@ class Bench:
                     if target is not None:
                         verdict += "; target >= %.1fx: %s" % (target, "met" if gain >= target else "NOT MET")
             fmt = lambda v: "-" if v is None else ("%.1f %s" % (v, unit))
-            print("%-58s %12s %14s %12s  %s" % (label, fmt(mo), fmt(mt),
-                                              "-" if ratio is None else "%.3f" % ratio, verdict))
+            co = statistics.median(cpu["ours"]) if cpu.get("ours") else None
+            ct = statistics.median(cpu["theirs"]) if cpu.get("theirs") else None
+            cpu_text = ""
+            if co is not None:
+                cpu_text = "%.1f / %s" % (co, "-" if ct is None else "%.1f (%.2fx)" % (ct, ct / co if co else 0))
+            print("%-58s %12s %14s %12s  %-40s %s" % (label, fmt(mo), fmt(mt),
+                                                   "-" if ratio is None else "%.3f" % ratio, verdict, cpu_text))
         for key, text in self.floors.items():
             print("floor for (%s), same file: %s" % (key, text))
         for p in self.problems:
@@ -971,6 +1029,8 @@ def main():
     ap.add_argument("--only", default="abcdefgt", help="workloads to run, e.g. 'ab'")
     ap.add_argument("--workdir", help="where generated mailboxes go (default: a temporary directory)")
     ap.add_argument("--tcp-sessions", type=int, default=40)
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=PATH",
+                    help="another build of ours for (a), (c) and (g), e.g. pread=build-pread/src/popa3d")
     # internal: run inside the network namespace
     ap.add_argument("--tcp-client", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--wait-port", type=int, help=argparse.SUPPRESS)
@@ -1020,6 +1080,12 @@ def main():
     servers = [Server("ours", [ours, "--chroot", CHROOT],
                       [ours, "-D", "--foreground", "--listen", "127.0.0.1", "--port", "1110", "--chroot", CHROOT,
                        "--max-sessions", "65535", "--max-per-source", "65535"], 1110, True)]
+    variants = []
+    for spec in args.variant:
+        name, _, path = spec.partition("=")
+        if not name or not os.access(path, os.X_OK):
+            sys.exit("compare: --variant %s: want NAME=PATH of an executable" % spec)
+        variants.append(Server("ours-" + name, [os.path.abspath(path), "--chroot", CHROOT], None, None, True))
     if os.access(args.theirs, os.X_OK):
         # Debian's popa3d always listens on port 110 of every address.
         servers.append(Server("theirs", [args.theirs], [args.theirs, "-D"], 110, False))
@@ -1038,13 +1104,14 @@ def main():
             src = bench.generate(sizes["a"])
             gib = os.path.getsize(src) / 1e9
             log("(a) login, STAT, UIDL, QUIT on %d messages" % sizes["a"])
-            bench.login_uidl(servers, src, "(a) login+STAT+UIDL+QUIT, %d msgs %.2f GB" % (sizes["a"], gib), "a", 2.5)
+            bench.login_uidl(servers + variants, src, "(a) login+STAT+UIDL+QUIT, %d msgs %.2f GB" % (sizes["a"], gib),
+                             "a", 2.5)
         if "b" in args.only:
             log("(b) the same on an empty mailbox")
             bench.login_uidl(servers, "", "(b) the same, empty mailbox", "b", None)
         if "c" in args.only:
             log("(c) RETR of every message")
-            bench.retr_all(servers, bench.generate(sizes["c"]), sizes["c"])
+            bench.retr_all(servers + variants, bench.generate(sizes["c"]), sizes["c"])
         if "d" in args.only or "e" in args.only:
             src = bench.generate(sizes["d"])
             n = sizes["d"]
@@ -1059,7 +1126,7 @@ def main():
             bench.sessions_per_second(servers, bench.generate(sizes["f"]), sizes["f"])
         if "g" in args.only:
             log("(g) peak RSS of (a)")
-            bench.peak_rss(servers, bench.generate(sizes["a"]), "(g) peak RSS of (a), GNU time %M")
+            bench.peak_rss(servers + variants, bench.generate(sizes["a"]), "(g) peak RSS of (a), GNU time %M")
         if "t" in args.only:
             log("(t) TLS: RETR of every message, record sizes, sessions per second")
             files = bench.tls_setup()

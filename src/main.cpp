@@ -59,10 +59,18 @@ std::string client_address(int fd) {
   return pop3::posix::detail::listener::describe_peer(ss).text;
 }
 
+// How the mbox file is read: the library's default (MmapSource) unless the build chose the
+// other source for a comparison (POP3_DAEMON_MBOX_SOURCE in src/CMakeLists.txt).
+#ifdef POP3_DAEMON_MBOX_SOURCE
+using DaemonMailbox = pop3::MboxMailbox<pop3::Md5, POP3_DAEMON_MBOX_SOURCE>;
+#else
+using DaemonMailbox = pop3::MboxMailbox<pop3::Md5>;
+#endif
+
 // pop3::Popa3d with the Auth policy that --auth chose, over a transport that can start TLS
 // (without --tls-cert it never does, and is the FdTransport below it).
 using DaemonTransport = pop3::OpenSslTransport<pop3::FdTransport>;
-using DaemonServer = pop3::Pop3Server<DaemonTransport, DaemonAuth, pop3::MboxMailbox<pop3::Md5>>;
+using DaemonServer = pop3::Pop3Server<DaemonTransport, DaemonAuth, DaemonMailbox>;
 
 // The config file's bytes into `bytes`. It must be a regular file owned by root (or by the
 // user running popa3d) that neither group nor others can write: it names the files,
@@ -246,7 +254,7 @@ int main(int argc, char** argv) {
       if (pam) pam->set_remote_host(std::string(peer));
       DaemonServer server{DaemonTransport{pop3::FdTransport{in_fd, out_fd, config.idle_timeout}, tls_context, log,
                                           std::string(peer)},
-                          pam ? DaemonAuth{*pam} : DaemonAuth{*auth}, pop3::MboxMailbox<pop3::Md5>{limits}, limits,
+                          pam ? DaemonAuth{*pam} : DaemonAuth{*auth}, DaemonMailbox{limits}, limits,
                           log, locator, features};
       // The transport holds the session's reference: the process model lets go of it (and of
       // the key) wherever TLS cannot happen any more.

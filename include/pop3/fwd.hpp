@@ -3,7 +3,7 @@
 // For headers that only name these types; include pop3/pop3.hpp to use them.
 //
 //   #include <pop3/fwd.hpp>
-//   template <class D> void inspect(const pop3::MboxMailbox<D>& mailbox);
+//   template <class D, class S> void inspect(const pop3::MboxMailbox<D, S>& mailbox);
 #pragma once
 
 #include "pop3/concepts.hpp"
@@ -20,7 +20,9 @@ class TransactionSession;
 class FdTransport;
 class CryptAuth;
 class Md5;
-template <DigestPolicy Digest>
+class PreadSource;
+class MmapSource;
+template <DigestPolicy Digest, class Source>
 class MboxMailbox;
 struct MailboxLocator;
 

@@ -1,6 +1,11 @@
 // Mailbox bytes through the incremental MboxScanner in windows of fuzzer-chosen sizes, as
 // MboxMailbox reads the file, against scan_mbox over the whole buffer: the same status and
-// the same table, and every promise of feed() kept (mailbox/mbox_scan.hpp).
+// the same table, and every promise of feed() kept (mailbox/mbox_scan.hpp). Then the same
+// bytes as a file (a memfd) through both byte sources (mailbox/mbox_source.hpp), fed to the
+// scanner as MboxMailbox feeds it: the same table again.
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <memory>
@@ -11,6 +16,7 @@
 #include "fuzz_input.hpp"
 #include "pop3/digest/md5.hpp"
 #include "pop3/mailbox/mbox_scan.hpp"
+#include "pop3/mailbox/mbox_source.hpp"
 
 namespace {
 
@@ -25,6 +31,25 @@ bool same(const Table& a, const Table& b) {
       return false;
   }
   return true;
+}
+
+// The scan of MboxMailbox::scan_range over `fd`'s first `size` bytes, through `source`.
+template <class Source>
+pop3::ScanStatus scan_file(int fd, std::uint64_t size, std::uint32_t max_messages, Table& table) {
+  Source source;
+  Scanner scanner(table, max_messages);
+  std::error_code ec;
+  for (std::uint64_t at = 0;;) {
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(Source::window_bytes, size - at));
+    const std::string_view bytes = source.view(fd, at, want, size, ec);
+    POP3_FUZZ_CHECK(!ec && bytes.size() >= want && at + bytes.size() <= size);
+    const bool at_eof = at + bytes.size() == size;
+    const std::size_t used = scanner.feed(bytes, at_eof);
+    POP3_FUZZ_CHECK(source.intact(fd));
+    if (at_eof || scanner.status() != pop3::ScanStatus::ok) break;
+    at += used;
+  }
+  return scanner.status();
 }
 
 }  // namespace
@@ -77,5 +102,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   POP3_FUZZ_CHECK(scanner.status() == whole_status);
   POP3_FUZZ_CHECK(same(table, whole));
+
+  if (bytes.empty()) return 0;   // MboxMailbox never reads an empty file
+  const int fd = memfd_create("mbox_scan_fuzz", MFD_CLOEXEC);
+  POP3_FUZZ_CHECK(fd >= 0 && write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
+  Table from_pread;
+  Table from_mmap;
+  POP3_FUZZ_CHECK(scan_file<pop3::PreadSource>(fd, bytes.size(), max_messages, from_pread) == whole_status);
+  POP3_FUZZ_CHECK(scan_file<pop3::MmapSource>(fd, bytes.size(), max_messages, from_mmap) == whole_status);
+  close(fd);
+  POP3_FUZZ_CHECK(same(from_pread, whole) && same(from_mmap, whole));
   return 0;
 }

@@ -1,9 +1,9 @@
 // pop3/mailbox/mbox.hpp: the mbox maildrop, as popa3d 1.0.3 reads and updates it.
 //
 // Opens the file with lstat/open/fcntl as popa3d does and builds the message table
-// with MboxScanner over pread() windows. Messages are read in chunks into the
-// mailbox's own buffer; UPDATE compacts the file in place under an exclusive lock
-// (the moves are mbox_update.hpp's).
+// with MboxScanner over the windows of a byte source (mbox_source.hpp: mapped windows by
+// default, or pread() windows). Messages are read in chunks; UPDATE compacts the file in
+// place under an exclusive lock (the moves are mbox_update.hpp's).
 //
 //   pop3::MboxMailbox<> box{pop3::Limits{}};          // unique ids from MD5, as popa3d's
 //   std::error_code ec; box.open("/var/mail/alice", ec);
@@ -14,7 +14,6 @@
 #pragma once
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,9 +22,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <ctime>
-#include <memory>
 #include <new>
 #include <optional>
 #include <span>
@@ -42,6 +39,7 @@
 #include "pop3/error.hpp"
 #include "pop3/limits.hpp"
 #include "pop3/mailbox/mbox_scan.hpp"
+#include "pop3/mailbox/mbox_source.hpp"
 #include "pop3/mailbox/mbox_update.hpp"
 #include "pop3/types.hpp"
 
@@ -73,69 +71,35 @@ inline void mbox_hold_past_mtime(std::time_t mtime) noexcept {
   }
 }
 
-// A read buffer of `bytes` bytes with its pages already in place: faulting a fresh buffer in
-// page by page on first use costs more than one MADV_POPULATE_WRITE call (DESIGN.md, "Read
-// buffers"). Null if out of memory.
-inline std::unique_ptr<char[]> make_read_buffer(std::size_t bytes) noexcept {
-  std::unique_ptr<char[]> buffer(new (std::nothrow) char[bytes]);
-#ifdef MADV_POPULATE_WRITE
-  if (buffer) {
-    const auto page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
-    const auto begin = (reinterpret_cast<std::uintptr_t>(buffer.get()) + page - 1) / page * page;
-    const auto end = (reinterpret_cast<std::uintptr_t>(buffer.get()) + bytes) / page * page;
-    // Only a hint: on an older kernel the pages simply fault in as they are used.
-    if (end > begin) (void)madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
-  }
-#endif
-  return buffer;
-}
-
-// Bytes per pread() of the scan, of data()'s read-ahead and per block of the UPDATE copy;
-// popa3d uses 64 KiB (FILE_BUFFER_SIZE). Chosen over 1 MiB by measurement (DESIGN.md, "Read
-// buffers"): each new session process pays for every page of the buffer.
-inline constexpr std::size_t mbox_block = std::size_t{256} << 10;
-
-// Reads `n` bytes at `offset`, continuing after partial reads and EINTR. Returns the bytes
-// read, fewer than `n` only at the end of the file, or -1 if a read failed.
-inline ssize_t mbox_pread(int fd, char* to, std::size_t n, std::uint64_t offset) noexcept {
-  std::size_t done = 0;
-  while (done < n) {
-    const ssize_t got = pread(fd, to + done, n - done, static_cast<off_t>(offset + done));
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) return -1;
-    if (got == 0) break;
-    done += static_cast<std::size_t>(got);
-  }
-  return static_cast<ssize_t>(done);
-}
-
 }  // namespace detail
 
 /// An mbox maildrop (popa3d 1.0.3, spec sections 8, 9 and 12).
 ///
 /// - open(location): the location is the file's path. A missing file or one of size 0 is an empty mailbox that is never
 ///   opened or created; anything but a regular file (symlinks included) is refused.
-///   The table is built under a shared lock by MboxScanner, fed 256 KiB pread() windows.
-/// - data() reads a message into the mailbox's buffer, at most chunk_bytes at a time.
+///   The table is built under a shared lock by MboxScanner, fed the windows of `Source`.
+/// - data() reads a message, at most chunk_bytes at a time, through `Source`.
 /// - verify() is popa3d's mtime test: if the whole-second mtime changed, the first
 ///   login-size bytes are parsed again under a shared lock and must give the same
 ///   extents, sizes and digests (new mail after them is allowed and stays invisible).
 /// - commit() compacts the same file in place under an exclusive lock, if its path still
 ///   names it (another file renamed over the path is a conflict, which popa3d misses).
-/// A truncation by a program that ignores locks shows up as a short read: data(),
-/// verify() and commit() then report errc::mailbox_changed.
-///
-/// pread() and not mmap(): faster on the machines measured, and no SIGBUS to guard against
-/// (DESIGN.md, "Why pread and not mmap").
+/// A truncation by a program that ignores locks shows up as a short read or a guarded fault
+/// (never a SIGBUS): open() fails, and data(), verify() and commit() report
+/// errc::mailbox_changed.
 ///
 /// Digest: the hash of the unique ids (DigestPolicy); MD5 gives popa3d's UIDLs.
+/// Source: how the file is read (MboxByteSource): MmapSource, the faster on the machines
+/// measured, or PreadSource (DESIGN.md, "pread or mmap").
 ///
-/// Memory: 48 bytes per message for the table (MboxMessage with a 16-byte digest) and one
-/// buffer of mbox_block + max_carry bytes, allocated at the first open() of a non-empty
-/// file and reused by the scan, data(), verify() and commit(); verify() briefly holds a
-/// second table.
-template <DigestPolicy Digest = Md5>
+/// Memory: 48 bytes per message for the table (MboxMessage with a 16-byte digest) and the
+/// source's windows (at most a few MiB of the file, and one 256 KiB buffer), set up at the
+/// first open() of a non-empty file and reused by the scan, data(), verify() and commit();
+/// verify() briefly holds a second table, a two-thread scan a second source.
+template <DigestPolicy Digest = Md5, class Source = MmapSource>
 class MboxMailbox {
+  static_assert(MboxByteSource<Source>, "MboxMailbox's Source must satisfy MboxByteSource (mbox_source.hpp)");
+
  public:
   // Largest span data() returns, so the engine can flush between chunks of a large message.
   static constexpr std::size_t chunk_bytes = 256 * 1024;
@@ -189,8 +153,7 @@ class MboxMailbox {
       close_all();
       return;
     }
-    if (!buffer_) buffer_ = detail::make_read_buffer(buffer_bytes);
-    if (!buffer_) return fail(ec, errc::mailbox_io);
+    if (!source_.prepare()) return fail(ec, errc::mailbox_io);
 
     const ScanStatus status = scan_file(table_, limits_.max_messages, size, ec);
     // A short read: shortened under our shared lock by a program that ignores locks.
@@ -251,31 +214,18 @@ class MboxMailbox {
     const auto& m = table_[i.value];
     if (offset >= m.data_length) return {};
     const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk_bytes, m.data_length - offset));
-    const std::uint64_t begin = m.data_offset + offset;
-    if (begin < window_begin_ || begin + n > window_end_) {
-      // Read a whole buffer ahead: RETRs of neighbouring messages then cost one read for
-      // many (system calls are what a transfer spends most on here). Any re-check of the
-      // file drops the window, so bytes changed harmlessly are read again, as popa3d does.
-      const auto want = static_cast<std::size_t>(
-          std::max<std::uint64_t>(n, std::min<std::uint64_t>(detail::mbox_block, login_size_ - begin)));
-      const ssize_t got = detail::mbox_pread(fd_.get(), buffer_.get(), want, begin);
-      if (got < 0) {
-        drop_window();
-        ec = errc::mailbox_io;
-        return {};
-      }
-      if (static_cast<std::size_t>(got) < n) {
-        // Known changed, even if it grows back within the same second: commit() must not
-        // move bytes the table no longer describes.
-        drop_window();
-        stale_ = true;
-        ec = errc::mailbox_changed;
-        return {};
-      }
-      window_begin_ = begin;
-      window_end_ = begin + static_cast<std::uint64_t>(got);
+    // The source reads ahead (a whole window): RETRs of neighbouring messages then cost one
+    // read for many (system calls are what a transfer spends most on here). Any re-check of
+    // the file drops its windows, so bytes changed harmlessly are read again, as popa3d does.
+    const std::span<const char> bytes = source_.read(fd_.get(), m.data_offset + offset, n, login_size_, ec);
+    if (ec) {
+      // Known changed, even if it grows back within the same second: commit() must not
+      // move bytes the table no longer describes.
+      source_.drop();
+      if (ec == errc::mailbox_changed) stale_ = true;
+      return {};
     }
-    return {buffer_.get() + (begin - window_begin_), n};
+    return bytes.first(n);
   }
 
   // Spec section 8. Nothing marked deleted: the file is not touched, not even locked.
@@ -308,20 +258,18 @@ class MboxMailbox {
   using TableAllocator = detail::HugePageAllocator<MboxMessage<Digest>>;
   using Table = std::vector<MboxMessage<Digest>, TableAllocator>;
 
-  // One scan window plus the unconsumed tail of the previous one.
-  static constexpr std::size_t buffer_bytes = detail::mbox_block + MboxScanner<Digest>::max_carry;
   // Files from this size on are scanned by two threads (scan_file()); the split point is
   // looked for this far past the middle, else one thread scans the whole file.
   static constexpr std::uint64_t parallel_scan_min = std::uint64_t{32} << 20;
   static constexpr std::uint64_t parallel_split_search = std::uint64_t{16} << 20;
-  static_assert(chunk_bytes <= buffer_bytes && detail::mbox_block <= buffer_bytes);
+  static_assert(chunk_bytes <= Source::window_bytes && MboxScanner<Digest>::max_carry <= detail::AlignedBuffer::min_head);
 
   void fail(std::error_code& ec, errc e) noexcept {
     close_all();  // closing the descriptor also drops our fcntl lock
     ec = e;
   }
 
-  // Forgets the file; the buffer is kept for the next open().
+  // Forgets the file; the source's buffer is kept for the next open().
   void close_all() noexcept {
     fd_.reset();
     table_.clear();
@@ -330,7 +278,7 @@ class MboxMailbox {
     mtime_ = 0;
     stale_ = false;
     path_.clear();
-    drop_window();
+    source_.drop();
   }
 
   // Scans the first `size` bytes of the file into `table`. ec: errc::mailbox_changed if the
@@ -341,26 +289,32 @@ class MboxMailbox {
   // separates messages and the scan starts afresh at each message, so the two tables
   // joined are the table of one pass (the mbox tests check this).
   ScanStatus scan_file(Table& table, std::uint32_t max_messages, std::uint64_t size, std::error_code& ec) {
-    drop_window();
+    // data() reads the file afresh after every scan, as popa3d does, and no window of the
+    // scan stays mapped.
+    source_.drop();
+    struct DropAtExit {
+      Source& source;
+      ~DropAtExit() { source.drop(); }
+    } drop_at_exit{source_};
     try {
       if (size < parallel_scan_min || std::thread::hardware_concurrency() < 2)
-        return scan_range(buffer_.get(), table, max_messages, 0, size, ec);
+        return scan_range(source_, table, max_messages, 0, size, ec);
       const std::uint64_t split = find_separator_after(size / 2, size, ec);
-      if (ec || split == size) return scan_range(buffer_.get(), table, max_messages, 0, size, ec);
+      if (ec || split == size) return scan_range(source_, table, max_messages, 0, size, ec);
 
       Table second;
       std::error_code second_ec;
       ScanStatus second_status = ScanStatus::ok;
       bool second_out_of_memory = false;
-      std::unique_ptr<char[]> second_buffer = detail::make_read_buffer(buffer_bytes);
+      Source second_source;
       // Declared after everything the thread uses: if the first half throws, unwinding
       // joins the thread before those go away.
       std::optional<std::jthread> worker;
-      if (second_buffer) {
+      if (second_source.prepare()) {
         try {
           worker.emplace([&] {
             try {
-              second_status = scan_range(second_buffer.get(), second, max_messages, split, size, second_ec);
+              second_status = scan_range(second_source, second, max_messages, split, size, second_ec);
             } catch (const std::bad_alloc&) {
               second_out_of_memory = true;
             }
@@ -369,8 +323,8 @@ class MboxMailbox {
           // No thread to be had: one pass does the same work.
         }
       }
-      if (!worker) return scan_range(buffer_.get(), table, max_messages, 0, size, ec);
-      const ScanStatus first_status = scan_range(buffer_.get(), table, max_messages, 0, split, ec);
+      if (!worker) return scan_range(source_, table, max_messages, 0, size, ec);
+      const ScanStatus first_status = scan_range(source_, table, max_messages, 0, split, ec);
       worker.reset();  // joins
       if (second_out_of_memory) throw std::bad_alloc();
       if (!ec) ec = second_ec;
@@ -391,35 +345,27 @@ class MboxMailbox {
   }
 
   // Scans bytes [begin, end) of the file as a whole mbox file of their own (begin is the
-  // start of the file or of a "From " line), in pread() windows of mbox_block bytes into
-  // `buffer`, with the tail MboxScanner left unconsumed (at most max_carry bytes) moved to
-  // the front before each read. Offsets in `table` are file offsets.
-  ScanStatus scan_range(char* buffer, Table& table, std::uint32_t max_messages, std::uint64_t begin,
+  // start of the file or of a "From " line), in the windows of `source`. The tail that
+  // MboxScanner leaves unconsumed (at most max_carry bytes) is the start of the next
+  // window: the source keeps it in place and reads on after it. Offsets in `table` are
+  // file offsets.
+  ScanStatus scan_range(Source& source, Table& table, std::uint32_t max_messages, std::uint64_t begin,
                         std::uint64_t end, std::error_code& ec) const {
     MboxScanner<Digest, TableAllocator> scanner(table, max_messages);
-    std::size_t carry = 0;
-    std::uint64_t read_to = begin;  // file offset of buffer[carry]
-    for (;;) {
-      // The window never runs past the buffer, whatever the scanner leaves unconsumed.
-      const auto want = static_cast<std::size_t>(
-          std::min<std::uint64_t>({detail::mbox_block, buffer_bytes - carry, end - read_to}));
-      const ssize_t got = detail::mbox_pread(fd_.get(), buffer + carry, want, read_to);
-      if (got < 0) {
-        ec = errc::mailbox_io;
-        return ScanStatus::ok;
-      }
-      if (static_cast<std::size_t>(got) != want) {
+    for (std::uint64_t at = begin;;) {
+      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(Source::window_bytes, end - at));
+      const std::string_view bytes = source.view(fd_.get(), at, want, end, ec);
+      if (ec) return ScanStatus::ok;
+      const bool at_eof = at + bytes.size() == end;
+      const std::size_t used = scanner.feed(bytes, at_eof);
+      // Zeros where the file shrank under a mapped window: the table means nothing.
+      if (!source.intact(fd_.get())) {
         ec = errc::mailbox_changed;
         return ScanStatus::ok;
       }
-      read_to += want;
-      const bool at_eof = read_to == end;
-      const std::string_view bytes(buffer, carry + want);
-      const std::size_t used = scanner.feed(bytes, at_eof);
       if (at_eof || scanner.status() != ScanStatus::ok) break;
-      carry = bytes.size() - used;
-      assert(carry <= MboxScanner<Digest>::max_carry);
-      std::memmove(buffer, buffer + used, carry);
+      assert(bytes.size() - used <= MboxScanner<Digest>::max_carry);
+      at += used;
     }
     if (begin != 0) {
       for (auto& m : table) {
@@ -432,22 +378,20 @@ class MboxMailbox {
 
   // The offset of the "From " line of the first "\n\nFrom " whose first LF is at or after
   // `from`, looking no further than parallel_split_search bytes; `end` if there is none.
-  std::uint64_t find_separator_after(std::uint64_t from, std::uint64_t end, std::error_code& ec) const {
+  std::uint64_t find_separator_after(std::uint64_t from, std::uint64_t end, std::error_code& ec) {
     constexpr std::string_view separator = "\n\nFrom ";
-    char* const buffer = buffer_.get();
     const std::uint64_t limit = std::min(end, from + parallel_split_search);
     while (from + separator.size() <= limit) {
-      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(detail::mbox_block, limit - from));
-      const ssize_t got = detail::mbox_pread(fd_.get(), buffer, want, from);
-      if (got < 0 || static_cast<std::size_t>(got) != want) {
-        ec = got < 0 ? errc::mailbox_io : errc::mailbox_changed;
+      const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(Source::window_bytes, limit - from));
+      const std::string_view window = source_.view(fd_.get(), from, want, limit, ec);
+      if (ec) return end;
+      const auto k = window.find(separator);
+      if (!source_.intact(fd_.get())) {
+        ec = errc::mailbox_changed;
         return end;
       }
-      const std::string_view window(buffer, want);
-      const auto k = window.find(separator);
       if (k != std::string_view::npos) return from + k + 2;
-      if (want < separator.size()) break;
-      from += want - (separator.size() - 1);  // a separator may straddle two windows
+      from += window.size() - (separator.size() - 1);  // a separator may straddle two windows
     }
     return end;
   }
@@ -538,8 +482,8 @@ class MboxMailbox {
       return;
     }
 
-    drop_window();
-    const std::span<char> block(buffer_.get(), detail::mbox_block);
+    const std::span<char> block = source_.block(ec);
+    if (ec) return;
     stale_ = true;  // from here on the file no longer matches the table
     no_signals.emplace();
     const auto from_offset = [this](std::uint32_t k) { return table_[k].from_offset; };
@@ -550,17 +494,12 @@ class MboxMailbox {
 
   Limits limits_;
   detail::UniqueFd fd_;
-  std::unique_ptr<char[]> buffer_;  // buffer_bytes; see the class comment
+  Source source_;                   // the file's bytes; see the class comment
   Table table_;
   std::uint64_t login_size_ = 0;    // bytes scanned at open: the extent the table describes
   std::time_t mtime_ = 0;           // whole seconds, as popa3d compares it
   bool stale_ = false;              // commit() rewrote the file, or data() found it shorter
   std::string path_;                // the maildrop's path, which commit() checks still names fd_
-  // File bytes [window_begin_, window_end_) are in buffer_, as data() last read them.
-  std::uint64_t window_begin_ = 0;
-  std::uint64_t window_end_ = 0;
-
-  void drop_window() noexcept { window_begin_ = window_end_ = 0; }
 };
 
 static_assert(MailboxPolicy<MboxMailbox<>>, "MboxMailbox must satisfy MailboxPolicy");
