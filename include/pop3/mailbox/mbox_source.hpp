@@ -1,7 +1,8 @@
 // pop3/mailbox/mbox_source.hpp: how MboxMailbox gets the bytes of its file (a policy).
 //
-// PreadSource reads windows with pread() into a page-aligned buffer; MmapSource maps
-// windows of the file, guarded against SIGBUS (detail/mapping_guard.hpp). Both keep the
+// PreadSource reads windows with pread() into a page-aligned buffer; MmapSource maps the
+// windows the scan walks, guarded against SIGBUS (detail/mapping_guard.hpp), and reads
+// message bytes as PreadSource does. Both keep the
 // bytes from a given offset on when the next window is asked for from inside the last one,
 // so a scanner's carry never shifts where the next read lands (DESIGN.md, "Read buffers"),
 // and both hold at most a few MiB of the file at a time, whatever its size.
@@ -21,7 +22,6 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <span>
 #include <string_view>
 #include <system_error>
@@ -176,8 +176,9 @@ static_assert(MboxByteSource<PreadSource>, "PreadSource must satisfy MboxByteSou
 /// window is in use, pages past its new end fault, and the SIGBUS guard puts zero pages in
 /// their place; the rest of the page that holds the new end reads as zeros without a fault.
 /// So intact() counts the faults and compares the file's size (fstat) with the bytes handed
-/// out. read() copies into a page-aligned buffer and checks intact() after the copy, so that
-/// a caller never passes on zeros that a shrinking file left in a view.
+/// out. read() and block() are PreadSource's: message bytes must be copied out of the file
+/// before they are sent anyway (so that zeros a shrinking file left in a mapping never reach
+/// a client), and pread() copies them with no page faults (DESIGN.md, "pread or mmap").
 class MmapSource {
  public:
   static constexpr std::size_t window_bytes = detail::mbox_block;
@@ -185,7 +186,7 @@ class MmapSource {
   static constexpr std::size_t mapping_bytes = std::size_t{2} << 20;
   static_assert(mapping_bytes >= 2 * window_bytes);
 
-  // Windows are mapped when needed; only read() and block() use a buffer.
+  // Windows are mapped when needed, and read() and block() allocate their buffer then.
   bool prepare() noexcept { return true; }
 
   std::string_view view(int fd, std::uint64_t offset, std::size_t want, std::uint64_t end, std::error_code& ec) noexcept {
@@ -214,19 +215,7 @@ class MmapSource {
   }
 
   std::span<const char> read(int fd, std::uint64_t offset, std::size_t want, std::uint64_t end, std::error_code& ec) noexcept {
-    const std::string_view bytes = view(fd, offset, want, end, ec);
-    if (ec) return {};
-    if (!copy_ && !(copy_ = detail::AlignedBuffer(window_bytes))) {
-      ec = errc::mailbox_io;
-      return {};
-    }
-    const std::size_t n = std::min(want, bytes.size());
-    std::memcpy(copy_.body(), bytes.data(), n);
-    if (!holds(fd, offset + n)) {
-      ec = errc::mailbox_changed;
-      return {};
-    }
-    return {copy_.body(), n};
+    return reader_.read(fd, offset, want, end, ec);
   }
 
   [[nodiscard]] bool intact(int fd) const noexcept { return holds(fd, handed_out_); }
@@ -235,16 +224,12 @@ class MmapSource {
     mapping_.reset();
     shrank_ = false;
     handed_out_ = 0;
+    reader_.drop();
   }
 
   std::span<char> block(std::error_code& ec) noexcept {
-    ec.clear();
     drop();
-    if (!copy_ && !(copy_ = detail::AlignedBuffer(window_bytes))) {
-      ec = errc::mailbox_io;
-      return {};
-    }
-    return {copy_.body(), window_bytes};
+    return reader_.block(ec);
   }
 
  private:
@@ -272,7 +257,7 @@ class MmapSource {
   std::uint64_t begin_ = 0;
   bool shrank_ = false;           // an earlier window since drop() faulted
   std::uint64_t handed_out_ = 0;  // the end of the furthest view since drop()
-  detail::AlignedBuffer copy_;    // read() and block()
+  PreadSource reader_;            // read() and block()
 };
 
 static_assert(MboxByteSource<MmapSource>, "MmapSource must satisfy MboxByteSource");
