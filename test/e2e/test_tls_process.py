@@ -6,7 +6,8 @@ its plain port, and in inetd mode with --tls-implicit:
 - after the login the pre-auth child stays as the relay: it runs as the pre-auth user
   popa3d, chrooted into the empty directory, and holds the client's TCP socket; the session
   process runs as the account and holds no TCP socket (its descriptors 0 and 1 are one end
-  of a Unix socket pair), so no TLS byte and no key reaches it;
+  of a Unix socket pair), so no TLS byte and no key reaches it: its memory holds no copy of
+  the private key's scalar, in either byte order, while the relay's does (the control);
 - QUIT ends with the server's close_notify, after UPDATE;
 - a client that vanishes (TCP closed without close_notify), the relay killed, or the
   session process killed: the other process ends too, and no UPDATE happens (a DELE'd
@@ -20,6 +21,7 @@ them, except under CI=true, where that is a failure.
 
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -121,6 +123,35 @@ def make_certificate(directory):
     return cert, key
 
 
+def private_scalar(key):
+    """The 32 bytes of the P-256 private key in `key`, big-endian as the key file's DER has it."""
+    text = subprocess.run(["openssl", "ec", "-in", key, "-noout", "-text"], capture_output=True, text=True,
+                          timeout=WAIT, check=True).stdout
+    found = re.search(r"priv:\s*\n((?:\s+[0-9a-f:]+\n)+)", text)
+    check(found is not None, "the private key's scalar from openssl ec -text")
+    scalar = bytes.fromhex(re.sub(r"[\s:]", "", found.group(1)))
+    return scalar[-32:]
+
+
+def copies_in_memory(pid, secret):
+    """How often `secret` occurs in the memory of `pid`, in either byte order (OpenSSL keeps a
+    BIGNUM's bytes little-endian, a DER encoding big-endian)."""
+    count = 0
+    with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/mem" % pid, "rb", 0) as mem:
+        for line in maps:
+            fields = line.split()
+            if "r" not in fields[1] or (len(fields) > 5 and fields[5] in ("[vvar]", "[vsyscall]")):
+                continue
+            start, end = (int(x, 16) for x in fields[0].split("-"))
+            try:
+                mem.seek(start)
+                data = mem.read(end - start)
+            except (OSError, ValueError):
+                continue
+            count += data.count(secret) + data.count(secret[::-1])
+    return count
+
+
 def tcp_inodes():
     """Socket inodes of every TCP socket on the system."""
     inodes = set()
@@ -169,7 +200,7 @@ def inetd_session(session):
     return wait_for("the relay", lambda: len(children(session)) == 1 and (session, children(session)[0]))
 
 
-def check_process_picture(session, relay, account_uid, chroot, label):
+def check_process_picture(session, relay, account_uid, chroot, label, secret):
     popa3d = pwd.getpwnam("popa3d")
     uids, gids = ids_of(relay)
     check(uids == [popa3d.pw_uid] * 4 and gids == [popa3d.pw_gid] * 4,
@@ -187,6 +218,10 @@ def check_process_picture(session, relay, account_uid, chroot, label):
         target = os.readlink("/proc/%d/fd/%d" % (session, fd))
         check(target.startswith("socket:[") and target[8:-1] not in tcp,
               "%s: the session's descriptor %d is the socket pair (%s)" % (label, fd, target))
+    # The relay holds the live key (the scan finds it); the session process, forked from the
+    # process that loaded it, must not even hold a freed copy (transport/tls_memory.hpp).
+    check(copies_in_memory(relay, secret) > 0, "%s: the key scan finds the relay's live key" % label)
+    check(copies_in_memory(session, secret) == 0, "%s: no copy of the private key in the session process" % label)
     print("%s: relay %d (popa3d, chroot %s) holds %s; session %d (uid %d) holds %s"
           % (label, relay, chroot, sockets_of(relay), session, account_uid, session_sockets), flush=True)
 
@@ -199,7 +234,7 @@ def gone(pid):
         return True
 
 
-def scenarios(connect, find, sandbox, chroot, label, log):
+def scenarios(connect, find, sandbox, chroot, label, log, secret):
     """Runs every ending against sessions that `connect()` opens and `find()` finds."""
     account_uid = sandbox.account.uid
     original = sandbox.read_mbox()
@@ -209,7 +244,7 @@ def scenarios(connect, find, sandbox, chroot, label, log):
     conn = connect()
     login(conn)
     session, relay = find()
-    check_process_picture(session, relay, account_uid, chroot, label)
+    check_process_picture(session, relay, account_uid, chroot, label, secret)
     check(conn.cmd("STAT") == b"+OK %d %d\r\n" % (len(MESSAGES), size), "%s: STAT" % label)
     check(conn.cmd("RETR 3") == b"+OK\r\n" and decode_retr(conn.multiline()) == MESSAGES[2],
           "%s: RETR 3 byte for byte through the relay" % label)
@@ -266,12 +301,13 @@ def daemon_run(sandbox, argv, chroot, cert, key):
     try:
         def connect():
             return TlsConn(socket.create_connection(("127.0.0.1", tls_port), timeout=WAIT))
-        scenarios(connect, lambda: daemon_session(daemon.proc.pid), sandbox, chroot, "-D", daemon.log_text)
+        scenarios(connect, lambda: daemon_session(daemon.proc.pid), sandbox, chroot, "-D", daemon.log_text,
+                  private_scalar(key))
 
         def connect_stls():
             return TlsConn.stls(socket.create_connection(("127.0.0.1", daemon.port), timeout=WAIT))
         scenarios(connect_stls, lambda: daemon_session(daemon.proc.pid), sandbox, chroot, "-D STLS",
-                  daemon.log_text)
+                  daemon.log_text, private_scalar(key))
     finally:
         daemon.stop()
 
@@ -303,7 +339,8 @@ def inetd_run(sandbox, argv, chroot, cert, key):
         return TlsConn(client_side)
 
     try:
-        scenarios(connect, lambda: inetd_session(procs[-1].pid), sandbox, chroot, "inetd", log)
+        scenarios(connect, lambda: inetd_session(procs[-1].pid), sandbox, chroot, "inetd", log,
+                  private_scalar(key))
     finally:
         listener.close()
         for proc in procs:

@@ -33,6 +33,7 @@
 
 #include "pop3/detail/secure_zero.hpp"
 #include "pop3/detail/unique_fd.hpp"
+#include "pop3/transport/tls_memory.hpp"
 
 namespace pop3 {
 
@@ -134,6 +135,9 @@ inline constexpr const char* tls12_ciphers = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL
 // The context for `options`, or std::nullopt with a one-line `error` naming the file and what
 // is wrong with it.
 inline std::optional<TlsContext> make_tls_context(const TlsOptions& options, std::string& error) {
+  // Before OpenSSL's first allocation, so that the key's decoding leaves no copy behind for
+  // the processes forked later (tls_memory.hpp).
+  (void)clear_tls_memory_on_free();
   ERR_clear_error();
   TlsContext context{SSL_CTX_new(TLS_server_method())};
   SSL_CTX* ctx = context.get();
