@@ -145,6 +145,7 @@ class MboxMailbox {
     }
     if (fstat(fd_.get(), &st) != 0) return fail(ec, errc::mailbox_io);
     if (!S_ISREG(st.st_mode)) return fail(ec, errc::mailbox_refused);
+    if (!recover_if_needed(st, ec)) return fail(ec, errc::mailbox_io);  // an interrupted UPDATE first
     if (!detail::mbox_lock(fd_.get(), F_RDLCK)) return fail(ec, errc::mailbox_io);
     if (fstat(fd_.get(), &st) != 0) return fail(ec, errc::mailbox_io);
     const auto size = static_cast<std::uint64_t>(st.st_size);
@@ -166,6 +167,10 @@ class MboxMailbox {
     detail::mbox_hold_past_mtime(mtime_);
     detail::mbox_lock(fd_.get(), F_UNLCK);
   }
+
+  // UPDATE through this journal from now on, and recovery from it at open() and commit()
+  // (mbox_update.hpp). Without one, UPDATE compacts in place as popa3d does.
+  void use_journal(MboxJournal journal) noexcept { journal_ = std::move(journal); }
 
   [[nodiscard]] std::uint32_t count() const noexcept { return static_cast<std::uint32_t>(table_.size()); }
   [[nodiscard]] std::uint64_t size(MsgIndex i) const noexcept { return table_[i.value].size; }
@@ -243,8 +248,9 @@ class MboxMailbox {
       ec = errc::mailbox_changed;
       return;
     }
-    if (!detail::mbox_lock(fd_.get(), F_WRLCK)) {
+    if (!detail::mbox_lock(fd_.get(), F_WRLCK) || !recover_locked(ec)) {
       ec = errc::mailbox_io;
+      detail::mbox_lock(fd_.get(), F_UNLCK);
       return;
     }
     std::optional<detail::MboxSignalBlock> no_signals;
@@ -263,6 +269,7 @@ class MboxMailbox {
   static constexpr std::uint64_t parallel_scan_min = std::uint64_t{32} << 20;
   static constexpr std::uint64_t parallel_split_search = std::uint64_t{16} << 20;
   static_assert(chunk_bytes <= Source::window_bytes && MboxScanner<Digest>::max_carry <= detail::AlignedBuffer::min_head);
+  static_assert(detail::journal_block_min <= Source::window_bytes);
 
   void fail(std::error_code& ec, errc e) noexcept {
     close_all();  // closing the descriptor also drops our fcntl lock
@@ -487,9 +494,76 @@ class MboxMailbox {
     stale_ = true;  // from here on the file no longer matches the table
     no_signals.emplace();
     const auto from_offset = [this](std::uint32_t k) { return table_[k].from_offset; };
+    if (journal_.fd) {
+      std::string why;
+      switch (detail::mbox_journaled_compact(fd_.get(), journal_target(st), count(), from_offset, deletions,
+                                             login_size_, limits_.max_mailbox_bytes, block, why)) {
+        case detail::MboxJournaled::done: return;
+        case detail::MboxJournaled::failed: ec = errc::mailbox_io; return;
+        case detail::MboxJournaled::unjournaled:
+          log_line(journal_.log, LogPriority::crit, "Cannot write the journal of " + path_ + " (" + why +
+                                                        "), updating it in place");
+          break;
+      }
+    }
     if (!detail::mbox_compact(fd_.get(), count(), from_offset, deletions, login_size_, limits_.max_mailbox_bytes,
                               block))
       ec = errc::mailbox_io;
+  }
+
+  detail::MboxJournalTarget journal_target(const struct stat& st) const noexcept {
+    return {journal_.fd.get(), static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino), path_,
+            journal_.options};
+  }
+
+  // At open(), before the shared lock: a journal made for another file is dropped (logged), and
+  // one that holds anything is recovered from under the exclusive lock. False: recovery could
+  // not finish, and the file must not be read.
+  bool recover_if_needed(const struct stat& st, std::error_code& ec) {
+    if (!journal_.fd) return true;
+    if (static_cast<std::uint64_t>(st.st_dev) != journal_.device ||
+        static_cast<std::uint64_t>(st.st_ino) != journal_.inode) {
+      log_line(journal_.log, LogPriority::notice, "The journal was made for another file than " + path_ +
+                                                      ", updating it in place");
+      journal_ = {};
+      return true;
+    }
+    struct stat js {};
+    if (fstat(journal_.fd.get(), &js) != 0) return false;
+    if (js.st_size == 0) return true;  // the usual case: nothing to do, and no lock taken
+    const bool ok = detail::mbox_lock(fd_.get(), F_WRLCK) && recover_locked(ec);
+    return ok;  // the caller's F_RDLCK then turns the lock into a shared one without waiting
+  }
+
+  // Under the exclusive lock: finishes an UPDATE the journal says was interrupted (the
+  // session's own first, or another's that crashed). A journal that is not this file's is
+  // logged and left for the administrator, and this session updates in place.
+  bool recover_locked(std::error_code& ec) {
+    if (!journal_.fd) return true;
+    struct stat st {};
+    const std::span<char> block = source_.block(ec);
+    if (ec || fstat(fd_.get(), &st) != 0) return false;
+    std::string why;
+    detail::MboxRecovery result;
+    {
+      const detail::MboxSignalBlock no_signals;
+      result = detail::mbox_recover(fd_.get(), journal_target(st), limits_.max_mailbox_bytes, limits_.max_messages,
+                                    block, why);
+    }
+    switch (result) {
+      case detail::MboxRecovery::clean: return true;
+      case detail::MboxRecovery::recovered:
+        log_line(journal_.log, LogPriority::notice, "Finished an interrupted update of " + path_ + " from its journal");
+        return true;
+      case detail::MboxRecovery::refused:
+        log_line(journal_.log, LogPriority::crit, "Journal of " + path_ + " refused: " + why + "; updating in place");
+        journal_ = {};
+        return true;
+      case detail::MboxRecovery::failed: break;
+    }
+    log_line(journal_.log, LogPriority::crit, "Cannot finish the interrupted update of " + path_ + " from its journal");
+    ec = errc::mailbox_io;
+    return false;
   }
 
   Limits limits_;
@@ -500,6 +574,7 @@ class MboxMailbox {
   std::time_t mtime_ = 0;           // whole seconds, as popa3d compares it
   bool stale_ = false;              // commit() rewrote the file, or data() found it shorter
   std::string path_;                // the maildrop's path, which commit() checks still names fd_
+  MboxJournal journal_;             // empty: UPDATE in place
 };
 
 static_assert(MailboxPolicy<MboxMailbox<>>, "MboxMailbox must satisfy MailboxPolicy");

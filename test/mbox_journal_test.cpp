@@ -1,0 +1,553 @@
+// The journaled UPDATE (pop3/mailbox/mbox_update.hpp, mbox_journal.hpp): a SIGKILL at each
+// crossing of each named point of UPDATE and of recovery, crossed with no delivery, a locking
+// delivery between the kill and the recovery, and an append that ignores the lock made at
+// the kill; two sessions racing to recover; the parser on every cut and every flipped byte;
+// and the fallback when the journal cannot be written. Oracle: after recovery the file is
+// byte for byte the file before UPDATE or after it, then the appended mail in order, the
+// next session's UIDLs are those of that file, the journal is empty and the spool holds
+// nothing but the mailbox.
+#define BOOST_TEST_MODULE mbox_journal
+#include <boost/test/unit_test.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "pop3/mailbox/mbox.hpp"
+#include "support/case_files.hpp"
+#include "support/temp_dir.hpp"
+
+namespace fs = std::filesystem;
+using pop3::MboxJournalPoint;
+using pop3::MsgIndex;
+using Box = pop3::MboxMailbox<>;
+
+namespace {
+
+// Message k: headers and `lines` body lines whose bytes depend on k, then the blank separator.
+std::string message(unsigned k, unsigned lines) {
+  std::string m = "From sender" + std::to_string(k) + "@example.org Sat Sep  8 21:46:40 2001\nMessage-ID: <m" +
+                  std::to_string(k) + "@example.org>\nSubject: message " + std::to_string(k) + "\n\n";
+  for (unsigned i = 0; i < lines; ++i) m += std::string(70, static_cast<char>('a' + (k * 7 + i) % 26)) + "\n";
+  return m + "\n";
+}
+
+std::string arrival(unsigned n) {
+  return "From new@example.org Sun Sep  9 01:46:43 2001\nMessage-ID: <new" + std::to_string(n) +
+         "@example.org>\n\nnew mail " + std::string(n * 100, 'n') + "\n\n";
+}
+
+struct Mailbox {
+  std::vector<std::string> messages;
+  std::vector<unsigned> deleted;
+  std::string before() const {
+    std::string s;
+    for (const auto& m : messages) s += m;
+    return s;
+  }
+  std::string after() const {
+    std::string s;
+    for (unsigned k = 0; k < messages.size(); ++k)
+      if (std::find(deleted.begin(), deleted.end(), k) == deleted.end()) s += messages[k];
+    return s;
+  }
+};
+
+// About 600 KB: several DATA records (128 KiB) and several move blocks (256 KiB).
+Mailbox sample(const std::string& which) {
+  Mailbox box;
+  for (unsigned k = 0; k < 12; ++k) box.messages.push_back(message(k, k % 3 == 0 ? 1500 : 300 + 40 * k));
+  const unsigned n = static_cast<unsigned>(box.messages.size());
+  if (which == "DELE 1") box.deleted = {0};
+  if (which == "every other") {
+    for (unsigned k = 0; k < n; k += 2) box.deleted.push_back(k);
+  }
+  if (which == "all but the last 2") {
+    for (unsigned k = 0; k + 2 < n; ++k) box.deleted.push_back(k);
+  }
+  return box;
+}
+
+// A directory in memory where there is one: a kill test needs no disk, and each fsync on one
+// would cost milliseconds, hundreds of times.
+fs::path scratch_root() { return fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path(); }
+
+// The spool (the mailbox alone) and the journal beside it.
+struct Files {
+  fs::path dir;
+  fs::path spool, mailbox, journal;
+  Files() {
+    std::string pattern = (scratch_root() / "pop3-journal-XXXXXX").string();
+    BOOST_REQUIRE(::mkdtemp(pattern.data()) != nullptr);
+    dir = pattern;
+    spool = dir / "spool";
+    mailbox = spool / "alice";
+    journal = dir / "journal";
+    fs::create_directory(spool);
+    pop3::test::write_file(journal, "");
+  }
+  ~Files() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+  Files(const Files&) = delete;
+  Files& operator=(const Files&) = delete;
+  void reset(const std::string& content) const {
+    pop3::test::write_file(mailbox, content);
+    BOOST_REQUIRE(::truncate(journal.c_str(), 0) == 0);
+  }
+  pop3::MboxJournal open_journal(pop3::MboxJournalOptions options, pop3::LogSink log = {}) const {
+    struct stat st {};
+    BOOST_REQUIRE(::stat(mailbox.c_str(), &st) == 0);
+    pop3::MboxJournal j;
+    j.fd.reset(::open(journal.c_str(), O_RDWR | O_CLOEXEC));
+    BOOST_REQUIRE(j.fd);
+    j.device = st.st_dev;
+    j.inode = st.st_ino;
+    j.options = options;
+    j.log = std::move(log);
+    return j;
+  }
+};
+
+// An old mtime before each open(): the 1-second rule never waits.
+void age(const fs::path& path) {
+  const struct timespec times[2] = {{1000000000, 0}, {1000000000, 0}};
+  BOOST_REQUIRE(::utimensat(AT_FDCWD, path.c_str(), times, 0) == 0);
+}
+
+// The kill: at the nth crossing of `point`, in the process that set the hook. A *_write point
+// writes half of the bytes first (a kill inside the pwrite); an append that ignores the lock
+// may be made just before.
+struct KillAt {
+  MboxJournalPoint point = MboxJournalPoint::plan_built;
+  unsigned nth = 0;  // 0: never
+  const char* append_to = nullptr;
+  std::string append;
+};
+KillAt g_kill;
+unsigned g_seen = 0;
+
+void append_ignoring_locks(const char* path, const std::string& bytes) {
+  const int fd = ::open(path, O_WRONLY | O_APPEND);
+  if (fd < 0 || ::write(fd, bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) _exit(20);
+  ::close(fd);
+}
+
+void kill_hook(MboxJournalPoint point, int fd, std::span<const char> bytes, std::uint64_t offset) {
+  if (point != g_kill.point || ++g_seen != g_kill.nth) return;
+  if (g_kill.append_to != nullptr) append_ignoring_locks(g_kill.append_to, g_kill.append);
+  if (!bytes.empty() && ::pwrite(fd, bytes.data(), bytes.size() / 2, static_cast<off_t>(offset)) < 0) _exit(21);
+  ::raise(SIGKILL);
+}
+
+// Runs `body` in a child with the kill armed; true if the kill happened, false if the child
+// finished (the point is not crossed that often). The child exits 1 if body fails.
+template <class Body>
+bool killed_in_child(const KillAt& kill, Body body) {
+  const pid_t pid = ::fork();
+  BOOST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    g_kill = kill;
+    g_seen = 0;
+    _exit(body() ? 0 : 1);
+  }
+  int status = 0;
+  BOOST_REQUIRE(::waitpid(pid, &status, 0) == pid);
+  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) return true;
+  BOOST_REQUIRE_MESSAGE(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child failed: status " << status);
+  return false;
+}
+
+pop3::MboxJournalOptions with_hook(pop3::MboxDurability durability) { return {durability, &kill_hook}; }
+
+// One session's UPDATE: open, delete, QUIT; `arrives` is appended during the session.
+bool update(const Files& f, const Mailbox& box, pop3::MboxJournalOptions options, const std::string& arrives = "") {
+  Box b;
+  b.use_journal(f.open_journal(options));
+  std::error_code ec;
+  age(f.mailbox);
+  b.open(f.mailbox.string(), ec);
+  if (ec || b.count() != box.messages.size()) return false;
+  if (!arrives.empty()) append_ignoring_locks(f.mailbox.c_str(), arrives);
+  pop3::DeletionSet dele{b.count()};
+  for (unsigned k : box.deleted) dele.mark(MsgIndex{k});
+  b.commit(dele, ec);
+  return !ec;
+}
+
+// The next session's recovery, as open() runs it: under the exclusive lock, before the scan.
+// (Called directly: open() would then hold the lock one more second, the file having just
+// been written; the tests that go through open() are below.)
+bool recover(const Files& f, pop3::MboxJournalOptions options) {
+  pop3::MboxJournal j = f.open_journal(options);
+  pop3::detail::UniqueFd fd{::open(f.mailbox.c_str(), O_RDWR | O_CLOEXEC)};
+  struct stat st {};
+  if (!fd || !pop3::detail::mbox_lock(fd.get(), F_WRLCK) || ::fstat(fd.get(), &st) != 0) return false;
+  std::vector<char> block(pop3::detail::mbox_block);
+  std::string why;
+  const std::string path = f.mailbox.string();
+  const auto r = pop3::detail::mbox_recover(fd.get(), {j.fd.get(), st.st_dev, st.st_ino, path, options},
+                                            pop3::Limits{}.max_mailbox_bytes, pop3::Limits{}.max_messages, block, why);
+  return r == pop3::detail::MboxRecovery::clean || r == pop3::detail::MboxRecovery::recovered;
+}
+
+void deliver_with_lock(const fs::path& path, const std::string& bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND);
+  BOOST_REQUIRE(fd >= 0);
+  BOOST_REQUIRE(pop3::detail::mbox_lock(fd, F_WRLCK));
+  BOOST_REQUIRE(::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
+  ::close(fd);
+}
+
+std::vector<std::string> uidls(const fs::path& path) {
+  Box b;
+  std::error_code ec;
+  age(path);
+  b.open(path.string(), ec);
+  BOOST_REQUIRE(!ec);
+  std::vector<std::string> ids;
+  for (std::uint32_t i = 0; i < b.count(); ++i) {
+    ids.emplace_back(b.unique_id(MsgIndex{i}).view());
+  }
+  return ids;
+}
+
+// The oracle, after recovery: before or after, then `appended`; the same UIDLs as that file;
+// the journal empty; nothing but the mailbox in the spool.
+void check_recovered(const Files& f, const Mailbox& box, const std::string& appended) {
+  const std::string now = pop3::test::read_file(f.mailbox).value();
+  const bool as_before = now == box.before() + appended;
+  const bool as_after = now == box.after() + appended;
+  BOOST_TEST_REQUIRE((as_before || as_after), "damaged: " << now.size() << " bytes; before " << box.before().size()
+                                                          << ", after " << box.after().size() << ", appended "
+                                                          << appended.size());
+  pop3::test::TempDir reference;
+  const fs::path expected = reference.path() / "mbox";
+  pop3::test::write_file(expected, now);
+  BOOST_TEST(uidls(f.mailbox) == uidls(expected));
+  BOOST_TEST(fs::file_size(f.journal) == 0u);
+  BOOST_TEST(std::distance(fs::directory_iterator(f.spool), fs::directory_iterator()) == 1);
+}
+
+constexpr MboxJournalPoint update_points[] = {
+    MboxJournalPoint::plan_built,      MboxJournalPoint::journal_write,   MboxJournalPoint::journal_written,
+    MboxJournalPoint::journal_synced,  MboxJournalPoint::move_write,      MboxJournalPoint::between_moves,
+    MboxJournalPoint::arrival_write,   MboxJournalPoint::before_end_mark, MboxJournalPoint::after_end_mark,
+    MboxJournalPoint::before_truncate, MboxJournalPoint::after_truncate,  MboxJournalPoint::before_done,
+    MboxJournalPoint::after_done};
+
+enum class Delivery { none, locking_after_kill, ignoring_lock_at_kill };
+
+// Each crossing of each point of UPDATE, killed; returns the number of kills.
+unsigned kill_every_crossing(const std::string& which, Delivery delivery, pop3::MboxDurability durability) {
+  const Mailbox box = sample(which);
+  Files f;
+  unsigned kills = 0;
+  for (const MboxJournalPoint point : update_points) {
+    for (unsigned nth = 1; nth < 1000; ++nth) {
+      BOOST_TEST_CONTEXT(which << ", point " << static_cast<int>(point) << ", crossing " << nth << ", delivery "
+                               << static_cast<int>(delivery)) {
+        f.reset(box.before());
+        Mailbox session = box;
+        KillAt kill{point, nth, nullptr, {}};
+        const std::string path = f.mailbox.string();
+        if (delivery == Delivery::ignoring_lock_at_kill) {
+          kill.append_to = path.c_str();
+          kill.append = arrival(2);
+        }
+        const bool killed = killed_in_child(kill, [&] {
+          Box b;
+          b.use_journal(f.open_journal(with_hook(durability)));
+          std::error_code ec;
+          age(f.mailbox);
+          b.open(path, ec);
+          if (ec || b.count() != box.messages.size()) return false;
+          // Mail that arrives during the session, so that UPDATE has arrivals to move.
+          append_ignoring_locks(path.c_str(), arrival(1));
+          pop3::DeletionSet dele{b.count()};
+          for (unsigned k : session.deleted) dele.mark(MsgIndex{k});
+          b.commit(dele, ec);
+          return !ec;
+        });
+        std::string appended = arrival(1);
+        if (!killed) {
+          check_recovered(f, box, appended);
+          break;
+        }
+        ++kills;
+        if (delivery == Delivery::ignoring_lock_at_kill) appended += arrival(2);
+        if (delivery == Delivery::locking_after_kill) {
+          deliver_with_lock(f.mailbox, arrival(3));
+          appended += arrival(3);
+        }
+        BOOST_TEST_REQUIRE(recover(f, {durability, nullptr}));
+        check_recovered(f, box, appended);
+      }
+    }
+  }
+  return kills;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_kill_at_any_point_of_update_leaves_before_or_after) {
+  unsigned kills = 0;
+  for (const char* which : {"DELE 1", "every other", "all but the last 2"}) {
+    for (const Delivery d : {Delivery::none, Delivery::locking_after_kill, Delivery::ignoring_lock_at_kill})
+      kills += kill_every_crossing(which, d, pop3::MboxDurability::full);
+  }
+  kills += kill_every_crossing("every other", Delivery::none, pop3::MboxDurability::process);
+  BOOST_TEST_MESSAGE("kills during UPDATE: " << kills);
+  BOOST_TEST(kills > 100u);
+}
+
+constexpr MboxJournalPoint recovery_points[] = {
+    MboxJournalPoint::recovery_begun, MboxJournalPoint::move_write,      MboxJournalPoint::between_moves,
+    MboxJournalPoint::journal_write,  MboxJournalPoint::journal_synced,  MboxJournalPoint::arrival_write,
+    MboxJournalPoint::before_end_mark, MboxJournalPoint::after_end_mark, MboxJournalPoint::before_truncate,
+    MboxJournalPoint::after_truncate, MboxJournalPoint::before_done,     MboxJournalPoint::after_done};
+
+// A kill during recovery, at each crossing of each point, after UPDATE was killed at a few
+// points; recovery then runs again and must give the same result.
+BOOST_AUTO_TEST_CASE(a_kill_during_recovery_repeats_recovery) {
+  unsigned kills = 0;
+  for (const char* which : {"DELE 1", "every other"}) {
+    const Mailbox box = sample(which);
+    Files f;
+    const std::string path = f.mailbox.string();
+    const std::pair<MboxJournalPoint, unsigned> update_kills[] = {
+        {MboxJournalPoint::move_write, 2}, {MboxJournalPoint::arrival_write, 1}, {MboxJournalPoint::after_end_mark, 1}};
+    for (const auto& [update_point, update_nth] : update_kills) {
+      for (const MboxJournalPoint point : recovery_points) {
+        for (unsigned nth = 1; nth < 1000; ++nth) {
+          BOOST_TEST_CONTEXT(which << ", update killed at " << static_cast<int>(update_point) << ", recovery at "
+                                   << static_cast<int>(point) << " crossing " << nth) {
+            f.reset(box.before());
+            BOOST_REQUIRE(killed_in_child({update_point, update_nth, nullptr, {}}, [&] {
+              return update(f, box, with_hook(pop3::MboxDurability::full), arrival(1));
+            }));
+            // Mail delivered with the lock after the crash, so recovery has arrivals to move.
+            deliver_with_lock(f.mailbox, arrival(3));
+            const bool killed = killed_in_child(
+                {point, nth, nullptr, {}}, [&] { return recover(f, with_hook(pop3::MboxDurability::full)); });
+            if (killed) ++kills;
+            BOOST_TEST_REQUIRE(recover(f, {}));
+            check_recovered(f, box, arrival(1) + arrival(3));
+            if (!killed) break;
+          }
+        }
+      }
+    }
+  }
+  BOOST_TEST_MESSAGE("kills during recovery: " << kills);
+  BOOST_TEST(kills > 30u);
+}
+
+// Two sessions open the mailbox at once after a crash: one recovers under the exclusive
+// lock, the other waits for it and then finds the journal empty.
+BOOST_AUTO_TEST_CASE(two_sessions_racing_to_recover) {
+  const Mailbox box = sample("every other");
+  Files f;
+  for (unsigned nth = 1; nth <= 3; ++nth) {
+    f.reset(box.before());
+    BOOST_REQUIRE(killed_in_child({MboxJournalPoint::move_write, nth, nullptr, {}},
+                                  [&] { return update(f, box, with_hook(pop3::MboxDurability::full)); }));
+    int go[2];
+    BOOST_REQUIRE(::pipe(go) == 0);
+    pid_t racers[2];
+    for (pid_t& pid : racers) {
+      pid = ::fork();
+      BOOST_REQUIRE(pid >= 0);
+      if (pid == 0) {
+        ::close(go[1]);
+        char c;
+        (void)::read(go[0], &c, 1);  // both start when the pipe closes
+        Box b;
+        b.use_journal(f.open_journal({}));
+        std::error_code ec;
+        b.open(f.mailbox.string(), ec);  // aged by the parent
+        _exit(!ec && b.count() == box.messages.size() - box.deleted.size() ? 0 : 1);
+      }
+    }
+    age(f.mailbox);
+    ::close(go[0]);
+    ::close(go[1]);
+    for (const pid_t pid : racers) {
+      int status = 0;
+      BOOST_REQUIRE(::waitpid(pid, &status, 0) == pid);
+      BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    }
+    check_recovered(f, box, "");
+    BOOST_TEST((pop3::test::read_file(f.mailbox).value() == box.after()));
+  }
+}
+
+// A session that logged in before another one crashed in UPDATE: its QUIT recovers first,
+// then finds the file changed and deletes nothing ("Another MUA active").
+BOOST_AUTO_TEST_CASE(a_session_open_across_a_crash_recovers_at_quit_and_gives_up) {
+  const Mailbox box = sample("DELE 1");
+  Files f;
+  f.reset(box.before());
+  Box waiting;
+  waiting.use_journal(f.open_journal({}));
+  std::error_code ec;
+  age(f.mailbox);
+  waiting.open(f.mailbox.string(), ec);
+  BOOST_REQUIRE(!ec);
+  BOOST_REQUIRE(killed_in_child({MboxJournalPoint::move_write, 1, nullptr, {}},
+                                [&] { return update(f, box, with_hook(pop3::MboxDurability::full)); }));
+  pop3::DeletionSet dele{waiting.count()};
+  dele.mark(MsgIndex{3});
+  waiting.commit(dele, ec);
+  BOOST_TEST(ec == pop3::errc::mailbox_changed);
+  check_recovered(f, box, "");
+  BOOST_TEST((pop3::test::read_file(f.mailbox).value() == box.after()));
+}
+
+// A journal is refused unless it names this file (device, inode, path): the mailbox is left
+// as it is, the refusal is logged, and the session updates in place.
+BOOST_AUTO_TEST_CASE(a_journal_for_another_mailbox_is_refused) {
+  const Mailbox box = sample("DELE 1");
+  Files f;
+  f.reset(box.before());
+  BOOST_REQUIRE(killed_in_child({MboxJournalPoint::move_write, 1, nullptr, {}},
+                                [&] { return update(f, box, with_hook(pop3::MboxDurability::full)); }));
+  const std::string torn = pop3::test::read_file(f.mailbox).value();
+  const std::string hot = pop3::test::read_file(f.journal).value();
+  // Another mailbox, same content as the first before UPDATE, given the hot journal.
+  const fs::path other = f.spool / "bob";
+  pop3::test::write_file(other, box.before());
+  struct stat st {};
+  BOOST_REQUIRE(::stat(other.c_str(), &st) == 0);
+  pop3::MboxJournal j = f.open_journal({});
+  j.device = st.st_dev;
+  j.inode = st.st_ino;
+  std::vector<std::string> logged;
+  j.log = [&](pop3::LogPriority, std::string_view line) { logged.emplace_back(line); };
+  Box b;
+  b.use_journal(std::move(j));
+  std::error_code ec;
+  age(other);
+  b.open(other.string(), ec);
+  BOOST_TEST_REQUIRE(!ec);
+  BOOST_TEST(pop3::test::read_file(other).value() == box.before());
+  BOOST_TEST(pop3::test::read_file(f.journal).value() == hot);
+  BOOST_REQUIRE(logged.size() == 1u);
+  BOOST_TEST(logged[0].find("refused") != std::string::npos);
+  pop3::DeletionSet dele{b.count()};
+  dele.mark(MsgIndex{0});
+  b.commit(dele, ec);
+  BOOST_TEST(!ec);
+  BOOST_TEST(pop3::test::read_file(other).value() == box.after());
+  BOOST_TEST(pop3::test::read_file(f.journal).value() == hot);  // still there for the first mailbox
+  BOOST_TEST(pop3::test::read_file(f.mailbox).value() == torn);
+  BOOST_TEST_REQUIRE(recover(f, {}));
+  fs::remove(other);
+  check_recovered(f, box, "");
+}
+
+// A journal that cannot be written (here /dev/full, ENOSPC on every write): UPDATE is done in
+// place as popa3d does, and says so in the log.
+BOOST_AUTO_TEST_CASE(a_journal_that_cannot_be_written_falls_back_to_the_update_in_place) {
+  const Mailbox box = sample("every other");
+  Files f;
+  f.reset(box.before());
+  pop3::MboxJournal j = f.open_journal({});
+  j.fd.reset(::open("/dev/full", O_RDWR | O_CLOEXEC));
+  BOOST_REQUIRE(j.fd);
+  std::vector<std::string> logged;
+  j.log = [&](pop3::LogPriority, std::string_view line) { logged.emplace_back(line); };
+  Box b;
+  b.use_journal(std::move(j));
+  std::error_code ec;
+  age(f.mailbox);
+  b.open(f.mailbox.string(), ec);
+  BOOST_REQUIRE(!ec);
+  pop3::DeletionSet dele{b.count()};
+  for (unsigned k : box.deleted) dele.mark(MsgIndex{k});
+  b.commit(dele, ec);
+  BOOST_TEST(!ec);
+  BOOST_TEST(pop3::test::read_file(f.mailbox).value() == box.after());
+  BOOST_REQUIRE(logged.size() == 1u);
+  BOOST_TEST(logged[0].find("in place") != std::string::npos);
+}
+
+namespace {
+
+// The journal a crash just before the truncate leaves: PLAN, RUNS, DATA..., SEAL, END.
+std::string hot_journal(const Files& f, const Mailbox& box) {
+  f.reset(box.before());
+  BOOST_REQUIRE(killed_in_child({MboxJournalPoint::before_truncate, 1, nullptr, {}},
+                                [&] { return update(f, box, with_hook(pop3::MboxDurability::full)); }));
+  return pop3::test::read_file(f.journal).value();
+}
+
+pop3::detail::MboxJournalScan scan_all(const std::string& bytes, std::size_t window) {
+  pop3::detail::MboxJournalScan scan(pop3::Limits{}.max_mailbox_bytes, pop3::Limits{}.max_messages);
+  std::size_t at = 0, have = 0;
+  for (int steps = 0; steps < 100000; ++steps) {
+    have = std::min(bytes.size() - at, std::max(have, window));
+    const long n = scan.feed({bytes.data() + at, have});
+    if (n > 0) {
+      at += static_cast<std::size_t>(n);
+      have = 0;
+      continue;
+    }
+    if (n == pop3::detail::journal_need_more && at + have < bytes.size()) {
+      have += window;
+      continue;
+    }
+    break;
+  }
+  return scan;
+}
+
+}  // namespace
+
+// The parser, fed the journal in windows of any size, finds the same groups; cut anywhere,
+// it never claims more than the prefix holds.
+BOOST_AUTO_TEST_CASE(the_parser_reads_a_journal_cut_anywhere) {
+  Mailbox box;
+  for (unsigned k = 0; k < 6; ++k) box.messages.push_back(message(k, 3 + k));
+  box.deleted = {1, 3};
+  Files f;
+  const std::string journal = hot_journal(f, box);
+  const auto whole = scan_all(journal, journal.size());
+  BOOST_REQUIRE(whole.plan_sealed());
+  BOOST_TEST(whole.ended());
+  BOOST_TEST(whole.valid_end() == journal.size());
+  BOOST_TEST(whole.plan().runs.size() == 2u);
+  BOOST_TEST(whole.next_to() == box.after().size());
+  for (std::size_t window : {1, 7, 64, 1000}) {
+    const auto s = scan_all(journal, window);
+    BOOST_TEST(s.valid_end() == journal.size());
+    BOOST_TEST(s.ended());
+  }
+  std::size_t plan_end = 0;
+  for (std::size_t cut = 0; cut < journal.size(); ++cut) {
+    const auto s = scan_all(journal.substr(0, cut), journal.size());
+    BOOST_TEST(s.valid_end() <= cut);
+    BOOST_TEST(!s.ended());
+    if (s.plan_sealed() && plan_end == 0) plan_end = cut;
+  }
+  BOOST_TEST(plan_end > 0u);
+  // Any flipped byte: in the plan group the plan is void; in END the end mark is.
+  for (std::size_t at = 0; at < journal.size(); ++at) {
+    std::string flipped = journal;
+    flipped[at] = static_cast<char>(flipped[at] ^ 0x20);
+    const auto s = scan_all(flipped, flipped.size());
+    if (at < plan_end) {
+      BOOST_TEST(!s.plan_sealed(), "byte " << at);
+    } else {
+      BOOST_TEST(s.plan_sealed());
+      BOOST_TEST(!s.ended(), "byte " << at);
+    }
+  }
+}
