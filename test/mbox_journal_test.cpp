@@ -15,10 +15,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <random>
 #include <string>
 #include <vector>
 
+#include "../bench/mbox_generator.hpp"
 #include "pop3/mailbox/mbox.hpp"
 #include "support/case_files.hpp"
 #include "support/temp_dir.hpp"
@@ -550,4 +553,81 @@ BOOST_AUTO_TEST_CASE(the_parser_reads_a_journal_cut_anywhere) {
       BOOST_TEST(!s.ended(), "byte " << at);
     }
   }
+}
+
+// kill -9 at random times during QUIT on a mailbox of about 50 MB, after DELE 1, after
+// deleting every other message and after deleting all but the last 10: 300 kills that land
+// during commit(), none of which may leave a damaged mailbox after recovery.
+BOOST_AUTO_TEST_CASE(random_kills_during_quit_on_a_50_mb_mailbox_damage_nothing) {
+  const std::string before = pop3::bench::generate_mbox(4700, 13);
+  BOOST_REQUIRE(before.size() > (std::size_t{48} << 20));
+  Files f;
+  std::mt19937_64 random(20261201);
+  unsigned kills = 0, as_before = 0, as_after = 0, finished = 0;
+  for (const char* which : {"DELE 1", "every other", "all but the last 10"}) {
+    f.reset(before);
+    Box reference;
+    std::error_code ec;
+    age(f.mailbox);
+    reference.open(f.mailbox.string(), ec);
+    BOOST_REQUIRE(!ec);
+    const std::uint32_t n = reference.count();
+    pop3::DeletionSet dele{n};
+    for (std::uint32_t k = 0; k < n; ++k) {
+      if ((std::string(which) == "DELE 1" && k == 0) || (std::string(which) == "every other" && k % 2 == 0) ||
+          (std::string(which) == "all but the last 10" && k + 10 < n))
+        dele.mark(MsgIndex{k});
+    }
+    // The file after an UPDATE that was not killed, and how long that UPDATE took.
+    reference.use_journal(f.open_journal({}));
+    const auto start = std::chrono::steady_clock::now();
+    reference.commit(dele, ec);
+    const auto took = std::chrono::steady_clock::now() - start;
+    BOOST_REQUIRE(!ec);
+    const std::string after = pop3::test::read_file(f.mailbox).value();
+    for (unsigned attempt = 0, landed = 0; landed < 100 && attempt < 300; ++attempt) {
+      f.reset(before);
+      age(f.mailbox);
+      int ready[2];
+      BOOST_REQUIRE(::pipe(ready) == 0);
+      const pid_t pid = ::fork();
+      BOOST_REQUIRE(pid >= 0);
+      if (pid == 0) {
+        Box b;
+        b.use_journal(f.open_journal({}));
+        std::error_code child_ec;
+        b.open(f.mailbox.string(), child_ec);
+        if (child_ec || b.count() != n) _exit(1);
+        if (::write(ready[1], "r", 1) != 1) _exit(1);
+        b.commit(dele, child_ec);
+        _exit(child_ec ? 1 : 0);
+      }
+      ::close(ready[1]);
+      char c;
+      BOOST_REQUIRE(::read(ready[0], &c, 1) == 1);
+      ::close(ready[0]);
+      // Anywhere in the time commit() took once (a kill that comes after it ends counts as no kill).
+      std::uniform_int_distribution<long long> delay(0, std::chrono::duration_cast<std::chrono::microseconds>(took).count());
+      const struct timespec wait{0, static_cast<long>(delay(random) * 1000)};
+      ::nanosleep(&wait, nullptr);
+      ::kill(pid, SIGKILL);
+      int status = 0;
+      BOOST_REQUIRE(::waitpid(pid, &status, 0) == pid);
+      if (WIFEXITED(status)) {
+        BOOST_REQUIRE(WEXITSTATUS(status) == 0);
+        ++finished;
+      } else {
+        ++landed;
+        ++kills;
+      }
+      BOOST_REQUIRE(recover(f, {}));
+      const std::string now = pop3::test::read_file(f.mailbox).value();
+      BOOST_TEST_REQUIRE((now == before || now == after), which << ": damaged after kill " << kills);
+      (now == before ? as_before : as_after) += 1;
+      BOOST_TEST(fs::file_size(f.journal) == 0u);
+    }
+  }
+  BOOST_TEST_MESSAGE("random kills during QUIT: " << kills << " (" << finished << " sessions finished first); "
+                                                  << as_before << " as before, " << as_after << " as after, 0 damaged");
+  BOOST_TEST(kills >= 300u);
 }
