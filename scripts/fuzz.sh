@@ -39,7 +39,7 @@ seed line_fuzz commands '\x3f\x00'
 seed session_fuzz commands '\x07\x05\x00\x00\n\n\n\n'
 seed mbox_scan_fuzz mailbox '\x40\x07\x2b\x3f\xff'
 seed reply_fuzz mailbox '\x3f\x00'
-mkdir -p "$build/corpus/users_file_fuzz" "$build/corpus/handoff_fuzz" "$build/corpus/sasl_fuzz"
+mkdir -p "$build/corpus/users_file_fuzz" "$build/corpus/handoff_fuzz" "$build/corpus/sasl_fuzz" "$build/corpus/journal_fuzz"
 printf '# accounts\nalice:$6$salt$hash:1000:8:\n\nbob:$y$j9T$salt$hash:1001:8:/var/mail/bob\nalice:*:0:0:\n' \
   >"$build/corpus/users_file_fuzz/seed-two-accounts"
 printf '\x05\0\0\0\x06\0\0\0\x06\0\0\0alicesecretSTAT\r\n' >"$build/corpus/handoff_fuzz/seed-handoff"
@@ -48,6 +48,10 @@ printf '\0\0\0\0\xe8\x03\0\0\x08\0\0\0\x05\0\0\0\x0f\0\0\0alice/var/mail/alice' 
 printf '\xff\x09AGFsaWNlAHNlY3JldA==' >"$build/corpus/sasl_fuzz/seed-plain"
 printf '\x07\x05\x00\x1b\n\n\n\nCAPA\r\nSTLS\r\nUSER x\r\n\x02CAPA\r\nAUTH PLAIN\r\nAGFsaWNlAHNlY3JldA==\r\nSTAT\r\nQUIT\r\n' \
   >"$build/corpus/session_fuzz/seed-stls-auth"
+# An assembled journal (journal_fuzz.cpp): a PLAN for a 4000-byte file whose kept mail ends
+# at 900, one run (no kept byte journaled), the seal, END.
+printf '\x01\x01\x01\x01\x00\x00\x4c\x70\x6f\x70\x61\x33\x64\x4a\x31\x07\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00\xa0\x0f\x00\x00\x00\x00\x00\x00\x64\x00\x00\x00\x00\x00\x00\x00\x84\x03\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x0c\x00\x00\x00\x2f\x76\x61\x72\x2f\x6d\x61\x69\x6c\x2f\x61\x6c\x01\x00\x18\xe8\x03\x00\x00\x00\x00\x00\x00\x20\x03\x00\x00\x00\x00\x00\x00\x64\x00\x00\x00\x00\x00\x00\x00\x03\x00\x10\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x05\x00\x18\x84\x03\x00\x00\x00\x00\x00\x00\xa0\x0f\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00' \
+  >"$build/corpus/journal_fuzz/seed-plan"
 
 targets=("$@")
 if ((${#targets[@]} == 0)); then
@@ -58,7 +62,7 @@ mkdir -p "$build/artifacts"
 for t in "${targets[@]}"; do
   # Session and line input longer than a few lines' worth explores nothing new, only slower.
   case $t in
-    line_fuzz | session_fuzz | handoff_fuzz | sasl_fuzz) max_len=4096 ;;
+    line_fuzz | session_fuzz | handoff_fuzz | sasl_fuzz | journal_fuzz) max_len=4096 ;;
     users_file_fuzz) max_len=16384 ;;  # its reference is quadratic
     mbox_scan_fuzz) max_len=8192 ;;   # windows of up to 300 bytes: larger files only repeat them
     *) max_len=65536 ;;

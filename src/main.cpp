@@ -24,6 +24,7 @@
 #include "pop3/auth/pam.hpp"
 #include "pop3/digest/md5.hpp"
 #include "pop3/mailbox/mbox.hpp"
+#include "pop3/mailbox/mbox_journal_dir.hpp"
 #include "pop3/posix/listener.hpp"
 #include "pop3/posix/privsep.hpp"
 #include "pop3/posix/syslog.hpp"
@@ -127,6 +128,59 @@ void check_spool(const std::string& spool, const pop3::LogSink& log) {
   } else if (!S_ISDIR(st.st_mode)) {
     log(pop3::LogPriority::notice, "Mail spool " + spool + " is not a directory; every mailbox in it is served as empty");
   }
+}
+
+// --recover, as root: each journal with a plan in it is finished by a child that has dropped to
+// the owner of the mailbox the plan names (never root), under the mailbox's exclusive lock, as
+// a session's open() would. Returns 0 if every one was finished (or needed nothing), else 1.
+int recover_all(const popa3d::Config& config, const pop3::Limits& limits, const pop3::LogSink& log) {
+  std::string why;
+  const std::vector<pop3::PendingJournal> pending = pop3::pending_journals(config.journal.dir, why);
+  if (!why.empty()) {
+    log(pop3::LogPriority::crit, why);
+    return 1;
+  }
+  int status = 0;
+  for (const pop3::PendingJournal& p : pending) {
+    struct stat st {};
+    if (::lstat(p.mailbox.c_str(), &st) != 0 || !S_ISREG(st.st_mode) ||
+        pop3::mbox_journal_name(st.st_dev, st.st_ino) != p.name) {
+      log(pop3::LogPriority::crit, "Journal " + p.name + " names " + p.mailbox + ", which is not that file now; left alone");
+      status = 1;
+      continue;
+    }
+    if (st.st_uid == 0) {
+      log(pop3::LogPriority::crit, "Journal " + p.name + ": " + p.mailbox + " belongs to root; left alone");
+      status = 1;
+      continue;
+    }
+    auto journal = pop3::open_mbox_journal(config.journal, p.mailbox, st.st_uid, st.st_gid, why);
+    if (!journal) {
+      log(pop3::LogPriority::crit, "Journal " + p.name + ": " + why);
+      status = 1;
+      continue;
+    }
+    journal->log = log;
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+      log(pop3::LogPriority::crit, pop3::posix::detail::errno_message("fork", errno));
+      return 1;
+    }
+    if (pid == 0) {
+      std::string failed;
+      if (!pop3::posix::detail::drop_privileges(st.st_uid, st.st_gid, nullptr, failed)) {
+        log(pop3::LogPriority::crit, failed);
+        ::_exit(1);
+      }
+      pop3::MboxMailbox<pop3::Md5> box{limits};
+      box.use_journal(std::move(*journal));
+      std::error_code ec;
+      box.open(p.mailbox, ec);  // recovers first, then scans
+      ::_exit(ec ? 1 : 0);
+    }
+    if (!pop3::posix::detail::reap(pid)) status = 1;
+  }
+  return status;
 }
 
 }  // namespace
@@ -241,6 +295,15 @@ int main(int argc, char** argv) {
     }
 
     const pop3::Limits limits;  // popa3d's bounds: no option changes them
+    // Root opens each session's journal (mbox_journal_dir.hpp); without root, or without the
+    // directory, UPDATE is done in place, as popa3d does it.
+    bool journals = false;
+    if (config.recover && !privsep) return fail("--recover must be run as root");
+    if (privsep) {
+      journals = pop3::prepare_journal_dir(config.journal.dir, error);
+      if (!journals) log(pop3::LogPriority::notice, error + "; UPDATE is done in place, without a journal");
+    }
+    if (config.recover) return journals ? recover_all(config, limits, log) : 1;
     // --capa turns the RFC 2449 extensions on; so does any TLS option, with STLS offered on
     // plain connections.
     pop3::Features features = config.features;
@@ -256,6 +319,18 @@ int main(int argc, char** argv) {
                                           std::string(peer)},
                           pam ? DaemonAuth{*pam} : DaemonAuth{*auth}, DaemonMailbox{limits}, limits,
                           log, locator, features};
+      const auto open_journal = [&](const pop3::Account& account) {
+        if (!journals) return;
+        std::string why;
+        const std::string mailbox = locator.locate(account);
+        auto journal = pop3::open_mbox_journal(config.journal, mailbox, account.uid, account.gid, why);
+        if (journal) {
+          journal->log = log;
+          server.mailbox().use_journal(std::move(*journal));
+        } else if (!why.empty()) {
+          log(pop3::LogPriority::notice, "No journal for " + mailbox + " (" + why + "); UPDATE is done in place");
+        }
+      };
       // The transport holds the session's reference: the process model lets go of it (and of
       // the key) wherever TLS cannot happen any more.
       tls_context.reset();
@@ -267,7 +342,7 @@ int main(int argc, char** argv) {
                                         config.idle_timeout, log);
         };
       }
-      return privsep ? pop3::posix::run_privsep_session(server, *privsep, log, tls)
+      return privsep ? pop3::posix::run_privsep_session(server, *privsep, log, tls, open_journal)
                      : pop3::posix::run_unprivileged_session(server, log, failure_delay, tls);
     };
 

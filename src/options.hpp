@@ -35,6 +35,7 @@
 #include "pop3/auth/pam.hpp"
 #include "pop3/features.hpp"
 #include "pop3/mailbox/locator.hpp"
+#include "pop3/mailbox/mbox_journal_dir.hpp"
 #include "pop3/posix/listener.hpp"
 #include "pop3/posix/privsep.hpp"
 #include "pop3/transport/fd.hpp"
@@ -63,8 +64,10 @@ struct Config {
   bool tls_implicit = false;
   bool require_tls = false;
   pop3::Features features;                // extensions (--capa)
+  pop3::MboxJournalSettings journal;      // dir, durability
   // Command line only.
   std::string config_file;  // --config: read this file instead of /etc/popa3d.conf
+  bool recover = false;     // --recover: finish interrupted UPDATEs from the journals, then exit
   bool show_config = false;
   bool version = false;
   bool help = false;
@@ -296,6 +299,24 @@ inline constexpr std::array options{
     Option{"stderr", 0, "", Scope::any, false, true, "log to standard error instead of syslog",
            [](Config& c, std::string_view v) { return detail::set_flag(c.use_stderr, v); },
            [](const Config& c) { return detail::show_flag(c.use_stderr); }, ""},
+    Option{"journal-dir", 0, "DIR", Scope::any, false, true,
+           "UPDATE journals, one per mailbox (default {})",
+           [](Config& c, std::string_view v) {
+             c.journal.dir = v;
+             return std::string();
+           },
+           [](const Config& c) { return std::vector<std::string>{c.journal.dir}; }, ""},
+    Option{"durability", 0, "full|process", Scope::any, false, true,
+           "UPDATE survives a power cut (full) or kill -9 (default {})",
+           [](Config& c, std::string_view v) {
+             if (v != "full" && v != "process") return ": not full or process: " + std::string(v);
+             c.journal.durability = v == "full" ? pop3::MboxDurability::full : pop3::MboxDurability::process;
+             return std::string();
+           },
+           [](const Config& c) {
+             return std::vector<std::string>{c.journal.durability == pop3::MboxDurability::full ? "full" : "process"};
+           },
+           ""},
     // `unset`: what is read without it.
     Option{"config", 0, "FILE", Scope::any, false, false, "read FILE instead of {}",
            [](Config& c, std::string_view v) {
@@ -303,6 +324,9 @@ inline constexpr std::array options{
              return std::string();
            },
            nullptr, default_config_file},
+    Option{"recover", 0, "", Scope::any, false, false,
+           "as root: finish the UPDATEs the journals say were interrupted, and exit",
+           [](Config& c, std::string_view v) { return detail::set_flag(c.recover, v); }, nullptr, ""},
     Option{"show-config", 0, "", Scope::any, false, false,
            "print the effective configuration as a config file and exit",
            [](Config& c, std::string_view v) { return detail::set_flag(c.show_config, v); }, nullptr, ""},

@@ -457,7 +457,8 @@ MboxJournaled mbox_journaled_compact(int fd, const MboxJournalTarget& target, st
   written = written && journal.seal(plan.journaled, plan.runs.size());
   if (!written) {
     why = std::strerror(errno);
-    (void)ftruncate(target.journal_fd, 0);
+    // Frees what the plan took; if even that fails the plan is still no valid group.
+    if (ftruncate(target.journal_fd, 0) != 0) why += ", and the journal could not be emptied";
     return MboxJournaled::unjournaled;
   }
 

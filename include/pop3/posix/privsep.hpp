@@ -392,9 +392,12 @@ class RelayChild {
 
 // One session as root, in popa3d's two processes (three with a TLS relay). Returns the exit
 // status for the session's process: 0 whatever the client did (popa3d's), 1 when a system
-// call failed. `tls`: the session's TLS, none by default.
+// call failed. `tls`: the session's TLS, none by default. `before_drop`, if set, runs as root
+// for the account that logged in, just before the drop (main.cpp opens the mailbox's journal
+// there, mbox_journal_dir.hpp).
 template <class Server>
-int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSink& log, const SessionTls& tls = {}) {
+int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSink& log, const SessionTls& tls = {},
+                        const std::function<void(const Account&)>& before_drop = {}) {
   std::array<int, 2> pipe_fds{};
   if (::pipe2(pipe_fds.data(), O_CLOEXEC) != 0) {
     log_line(log, LogPriority::crit, detail::errno_message("pipe", errno));
@@ -502,6 +505,7 @@ int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSi
 
   if (account) {
     log_login_passed(log, credentials.user);
+    if (before_drop) before_drop(*account);
     if (!detail::drop_privileges(account->uid, account->gid, nullptr, failed)) {
       log_line(log, LogPriority::crit, failed);
       return 1;
