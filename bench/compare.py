@@ -43,6 +43,7 @@ import pwd
 import re
 import resource
 import secrets
+import shlex
 import shutil
 import socket
 import ssl
@@ -692,7 +693,10 @@ class Bench:
         self.check_same("(%s) mailbox after UPDATE" % key, results, "digest")
         what = "DELE all but last 10" if len(dele) > 1 else "DELE 1"
         label = "(%s) %s + QUIT, %d msgs %.0f MiB: QUIT phase" % (key, what, messages, size / 2**20)
-        self.record(key, label, "ms", "lower", 1.0, values.get("ours"), values.get("theirs"))
+        # With the UPDATE journal (issue 13): at most 1.2x popa3d's time for (d), 2.2x for (e),
+        # where the journal holds nearly the whole file.
+        target = 1 / 1.2 if len(dele) > 1 else 1 / 2.2
+        self.record(key, label, "ms", "lower", target, values.get("ours"), values.get("theirs"))
 
     # (f): the daemons in a network namespace of their own
 
@@ -1024,6 +1028,7 @@ def main():
                     help="our popa3d binary (default: build/src/popa3d)")
     ap.add_argument("--theirs", default="/usr/sbin/popa3d", help="Debian's popa3d (skipped if missing)")
     ap.add_argument("--gen", help="gen_mbox (default: bench/gen_mbox next to the popa3d build)")
+    ap.add_argument("--ours-args", default="", help="more options for ours, e.g. '--durability process'")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="small mailboxes, 3 repetitions")
     ap.add_argument("--only", default="abcdefgt", help="workloads to run, e.g. 'ab'")
@@ -1077,9 +1082,10 @@ def main():
     sizes = {"a": 10000 if args.quick else 100000, "c": 1000 if args.quick else 10000,
              "d": 2000 if args.quick else 20000, "f": 100 if args.quick else 1000}
 
-    servers = [Server("ours", [ours, "--chroot", CHROOT],
+    extra = shlex.split(args.ours_args)
+    servers = [Server("ours", [ours, "--chroot", CHROOT] + extra,
                       [ours, "-D", "--foreground", "--listen", "127.0.0.1", "--port", "1110", "--chroot", CHROOT,
-                       "--max-sessions", "65535", "--max-per-source", "65535"], 1110, True)]
+                       "--max-sessions", "65535", "--max-per-source", "65535"] + extra, 1110, True)]
     variants = []
     for spec in args.variant:
         name, _, path = spec.partition("=")

@@ -17,7 +17,7 @@ import sys
 from e2e_common import WAIT, Inetd, Sandbox, binary_from_argv, check, fail, login
 
 MAN_PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "man", "popa3d.8")
-COMMAND_LINE_ONLY = {"config", "show-config", "version", "help"}
+COMMAND_LINE_ONLY = {"config", "show-config", "version", "help", "recover"}
 
 
 def run(argv, stdin=b"", env=None):

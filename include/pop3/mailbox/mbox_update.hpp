@@ -93,6 +93,31 @@ inline void cross(const MboxJournalOptions& options, MboxJournalPoint point, int
   if (options.hook != nullptr) options.hook(point, fd, bytes, offset);
 }
 
+inline bool mbox_pwrite_all(int fd, const char* bytes, std::size_t n, std::uint64_t at) noexcept {
+  while (n > 0) {
+    const ssize_t put = pwrite(fd, bytes, n, static_cast<off_t>(at));
+    if (put < 0 && errno == EINTR) continue;
+    if (put <= 0) return false;
+    bytes += put;
+    n -= static_cast<std::size_t>(put);
+    at += static_cast<std::uint64_t>(put);
+  }
+  return true;
+}
+
+// Reads exactly `n` bytes at `at`; a shorter file is a failure.
+inline bool mbox_pread_all(int fd, char* bytes, std::size_t n, std::uint64_t at) noexcept {
+  while (n > 0) {
+    const ssize_t got = pread(fd, bytes, n, static_cast<off_t>(at));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return false;
+    bytes += got;
+    n -= static_cast<std::size_t>(got);
+    at += static_cast<std::uint64_t>(got);
+  }
+  return true;
+}
+
 // Copies `length` bytes at `from` to `to` (to <= from) in the same file, front to back,
 // so overlapping ranges move like memmove. A file shortened behind our lock gives a
 // short read, which is an I/O error here.
@@ -104,15 +129,9 @@ inline bool mbox_move_down(int fd, std::uint64_t from, std::uint64_t length, std
     const ssize_t got = pread(fd, buffer.data(), want, static_cast<off_t>(from));
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) return false;
-    if (hook != nullptr) cross(*hook, point, fd, {buffer.data(), static_cast<std::size_t>(got)}, to);
-    std::size_t done = 0;
-    while (done < static_cast<std::size_t>(got)) {
-      const ssize_t put = pwrite(fd, buffer.data() + done, static_cast<std::size_t>(got) - done,
-                                 static_cast<off_t>(to + done));
-      if (put < 0 && errno == EINTR) continue;
-      if (put <= 0) return false;
-      done += static_cast<std::size_t>(put);
-    }
+    const auto done = static_cast<std::size_t>(got);
+    if (hook != nullptr) cross(*hook, point, fd, {buffer.data(), done}, to);
+    if (!mbox_pwrite_all(fd, buffer.data(), done, to)) return false;
     from += done;
     to += done;
     length -= done;
@@ -196,31 +215,6 @@ bool mbox_compact(int fd, std::uint32_t count, FromOffset from_offset, const Del
 }
 
 // ---- the journaled UPDATE -------------------------------------------------------------------
-
-inline bool mbox_pwrite_all(int fd, const char* bytes, std::size_t n, std::uint64_t at) noexcept {
-  while (n > 0) {
-    const ssize_t put = pwrite(fd, bytes, n, static_cast<off_t>(at));
-    if (put < 0 && errno == EINTR) continue;
-    if (put <= 0) return false;
-    bytes += put;
-    n -= static_cast<std::size_t>(put);
-    at += static_cast<std::uint64_t>(put);
-  }
-  return true;
-}
-
-// Reads exactly `n` bytes at `at`; a shorter file is a failure.
-inline bool mbox_pread_all(int fd, char* bytes, std::size_t n, std::uint64_t at) noexcept {
-  while (n > 0) {
-    const ssize_t got = pread(fd, bytes, n, static_cast<off_t>(at));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return false;
-    bytes += got;
-    n -= static_cast<std::size_t>(got);
-    at += static_cast<std::uint64_t>(got);
-  }
-  return true;
-}
 
 inline bool mbox_size(int fd, std::uint64_t& size) noexcept {
   struct stat st {};
