@@ -43,7 +43,7 @@ mkdir -p "$build/corpus/users_file_fuzz" "$build/corpus/handoff_fuzz" "$build/co
 printf '# accounts\nalice:$6$salt$hash:1000:8:\n\nbob:$y$j9T$salt$hash:1001:8:/var/mail/bob\nalice:*:0:0:\n' \
   >"$build/corpus/users_file_fuzz/seed-two-accounts"
 printf '\x05\0\0\0\x06\0\0\0\x06\0\0\0alicesecretSTAT\r\n' >"$build/corpus/handoff_fuzz/seed-handoff"
-printf '\0\0\0\0\xe8\x03\0\0\x08\0\0\0\x05\0\0\0\x0f\0\0\0alice/var/mail/alice' \
+printf '\0\0\0\0\xe8\x03\0\0\x08\0\0\0\x05\0\0\0\x0f\0\0\0\x0b\0\0\0alice/var/mail/alice/home/alice' \
   >"$build/corpus/handoff_fuzz/seed-account"
 printf '\xff\x09AGFsaWNlAHNlY3JldA==' >"$build/corpus/sasl_fuzz/seed-plain"
 printf '\x07\x05\x00\x1b\n\n\n\nCAPA\r\nSTLS\r\nUSER x\r\n\x02CAPA\r\nAUTH PLAIN\r\nAGFsaWNlAHNlY3JldA==\r\nSTAT\r\nQUIT\r\n' \

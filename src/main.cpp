@@ -23,6 +23,7 @@
 #include "pop3/auth/crypt.hpp"
 #include "pop3/auth/pam.hpp"
 #include "pop3/digest/md5.hpp"
+#include "pop3/mailbox/maildir.hpp"
 #include "pop3/mailbox/mbox.hpp"
 #include "pop3/mailbox/mbox_journal_dir.hpp"
 #include "pop3/posix/listener.hpp"
@@ -50,6 +51,43 @@ class DaemonAuth {
   pop3::PamAuth* pam_ = nullptr;
 };
 
+// How the mbox file is read: the library's default (MmapSource) unless the build chose the
+// other source for a comparison (POP3_DAEMON_MBOX_SOURCE in src/CMakeLists.txt).
+#ifdef POP3_DAEMON_MBOX_SOURCE
+using DaemonMbox = pop3::MboxMailbox<pop3::Md5, POP3_DAEMON_MBOX_SOURCE>;
+#else
+using DaemonMbox = pop3::MboxMailbox<pop3::Md5>;
+#endif
+
+// The Mailbox policy the account's location names (mbox or maildir, its scheme), chosen at
+// open(), so that the engine is compiled once for both.
+class DaemonMailbox {
+ public:
+  explicit DaemonMailbox(const pop3::Limits& limits) : mbox_(limits), maildir_(limits) {}
+  void open(std::string_view location, std::error_code& ec) {
+    maildir_open_ = pop3::parse_location(location).scheme == pop3::MailboxScheme::maildir;
+    maildir_open_ ? maildir_.open(location, ec) : mbox_.open(location, ec);
+  }
+  std::uint32_t count() const { return maildir_open_ ? maildir_.count() : mbox_.count(); }
+  std::uint64_t size(pop3::MsgIndex i) const { return maildir_open_ ? maildir_.size(i) : mbox_.size(i); }
+  pop3::UniqueId unique_id(pop3::MsgIndex i) const {
+    return maildir_open_ ? maildir_.unique_id(i) : mbox_.unique_id(i);
+  }
+  void verify(std::error_code& ec) { maildir_open_ ? maildir_.verify(ec) : mbox_.verify(ec); }
+  std::span<const char> data(pop3::MsgIndex i, std::uint64_t offset, std::error_code& ec) {
+    return maildir_open_ ? maildir_.data(i, offset, ec) : mbox_.data(i, offset, ec);
+  }
+  void commit(const pop3::DeletionSet& deletions, std::error_code& ec) {
+    maildir_open_ ? maildir_.commit(deletions, ec) : mbox_.commit(deletions, ec);
+  }
+
+ private:
+  DaemonMbox mbox_;
+  pop3::MaildirMailbox<pop3::Md5> maildir_;
+  bool maildir_open_ = false;
+};
+static_assert(pop3::MailboxPolicy<DaemonMailbox>);
+
 // The address of the client on `fd` as the listener writes it, or "" when fd is not a socket
 // (inetd mode over pipes).
 std::string client_address(int fd) {
@@ -60,16 +98,9 @@ std::string client_address(int fd) {
   return pop3::posix::detail::listener::describe_peer(ss).text;
 }
 
-// How the mbox file is read: the library's default (MmapSource) unless the build chose the
-// other source for a comparison (POP3_DAEMON_MBOX_SOURCE in src/CMakeLists.txt).
-#ifdef POP3_DAEMON_MBOX_SOURCE
-using DaemonMailbox = pop3::MboxMailbox<pop3::Md5, POP3_DAEMON_MBOX_SOURCE>;
-#else
-using DaemonMailbox = pop3::MboxMailbox<pop3::Md5>;
-#endif
-
-// pop3::Popa3d with the Auth policy that --auth chose, over a transport that can start TLS
-// (without --tls-cert it never does, and is the FdTransport below it).
+// pop3::Popa3d with the Auth policy that --auth chose and the Mailbox policy of --mailbox, over
+// a transport that can start TLS (without --tls-cert it never does, and is the FdTransport
+// below it).
 using DaemonTransport = pop3::OpenSslTransport<pop3::FdTransport>;
 using DaemonServer = pop3::Pop3Server<DaemonTransport, DaemonAuth, DaemonMailbox>;
 
@@ -270,7 +301,7 @@ int main(int argc, char** argv) {
       if (!auth) return fail(error);
       auth->set_log(log);
     }
-    check_spool(spool, log);
+    if (locator.mailbox.empty()) check_spool(spool, log);
     const std::chrono::milliseconds failure_delay = config.privsep.failure_delay;
 
     std::optional<pop3::posix::PrivsepConfig> privsep;

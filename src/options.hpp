@@ -55,7 +55,7 @@ struct Config {
   pop3::posix::ListenerOptions listener;  // addresses, port, max_sessions, max_per_source, foreground
   pop3::posix::PrivsepOptions privsep;    // user, chroot_dir, failure_delay
   pop3::PamOptions pam_options;           // service, confdir
-  pop3::MailboxLocator mailbox_locator;   // spool
+  pop3::MailboxLocator mailbox_locator;   // spool, mailbox (a template)
   // TLS: a certificate chain and its key (both or neither), the implicit-TLS port of -D
   // (default 995, "0" = none), implicit TLS in inetd mode, and no login before TLS.
   std::string tls_cert;
@@ -202,6 +202,14 @@ inline constexpr std::array options{
              return std::string();
            },
            [](const Config& c) { return std::vector<std::string>{c.mailbox_locator.spool}; }, ""},
+    Option{"mailbox", 0, "TEMPLATE", Scope::any, false, true,
+           "mbox:PATH or maildir:PATH; %u user, %h home (default mbox:SPOOL/%u)",
+           [](Config& c, std::string_view v) {
+             if (const char* why = pop3::check_location_template(v)) return ": " + std::string(why) + ": " + std::string(v);
+             c.mailbox_locator.mailbox = v;
+             return std::string();
+           },
+           [](const Config& c) { return detail::show_string(c.mailbox_locator.mailbox); }, "mbox:SPOOL/%u"},
     Option{"users-file", 0, "FILE", Scope::crypt, false, true,
            "accounts from FILE (name:crypt-hash:uid:gid:mailbox), not the system",
            [](Config& c, std::string_view v) {

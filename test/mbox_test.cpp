@@ -29,6 +29,7 @@
 
 #include "pop3/mailbox/mbox.hpp"
 #include "pop3/server.hpp"
+#include "support/pieces_transport.hpp"
 
 namespace fs = std::filesystem;
 namespace utf = boost::unit_test;
@@ -40,6 +41,7 @@ using Box = pop3::MboxMailbox<pop3::Md5, POP3_TEST_MBOX_SOURCE>;
 using Box = pop3::MboxMailbox<>;
 #endif
 using pop3::MsgIndex;
+using pop3::test::PiecesTransport;
 
 namespace {
 
@@ -740,39 +742,6 @@ BOOST_AUTO_TEST_CASE(a_mailbox_renamed_away_and_back_is_compacted) {
 }
 
 namespace {
-
-// Client bytes in pieces; before it hands out a piece other than the first it runs
-// `between`, another program acting while the server waits for the client.
-class PiecesTransport {
- public:
-  PiecesTransport(std::vector<std::string> pieces, std::function<void()> between)
-      : pieces_(std::move(pieces)), between_(std::move(between)) {}
-  std::size_t read_some(std::span<char> buf, std::error_code& ec) {
-    if (next_ == pieces_.size()) {
-      ec = pop3::errc::eof;
-      return 0;
-    }
-    if (offset_ == 0 && next_ > 0) between_();
-    const std::string& piece = pieces_[next_];
-    const std::size_t n = std::min(buf.size(), piece.size() - offset_);
-    std::copy_n(piece.data() + offset_, n, buf.data());
-    offset_ += n;
-    if (offset_ == piece.size()) {
-      ++next_;
-      offset_ = 0;
-    }
-    return n;
-  }
-  void write(std::span<const char> bytes, std::error_code&) { output_->append(bytes.data(), bytes.size()); }
-  [[nodiscard]] std::shared_ptr<std::string> output() const { return output_; }
-
- private:
-  std::vector<std::string> pieces_;
-  std::function<void()> between_;
-  std::size_t next_ = 0;
-  std::size_t offset_ = 0;
-  std::shared_ptr<std::string> output_ = std::make_shared<std::string>();
-};
 
 // alice / secret, whose maildrop is `path`.
 struct PathAuth {

@@ -393,9 +393,10 @@ BOOST_AUTO_TEST_CASE(auth_result_round_trip_and_garbage) {
     p.close_w();
     return read_all(p.r);
   };
-  auto words = [](std::uint32_t a, std::uint32_t b, std::uint32_t c, std::uint32_t d, std::uint32_t e) {
+  auto words = [](std::uint32_t a, std::uint32_t b, std::uint32_t c, std::uint32_t d, std::uint32_t e,
+                  std::uint32_t f = 0) {
     std::string h;
-    for (const std::uint32_t v : {a, b, c, d, e}) h.append(reinterpret_cast<const char*>(&v), sizeof v);
+    for (const std::uint32_t v : {a, b, c, d, e, f}) h.append(reinterpret_cast<const char*>(&v), sizeof v);
     return h;
   };
   std::optional<pop3::Account> account;
@@ -413,6 +414,13 @@ BOOST_AUTO_TEST_CASE(auth_result_round_trip_and_garbage) {
   BOOST_REQUIRE(read_back(words(0, 1, 1, 1, 0) + "a", account, ec));
   BOOST_REQUIRE(account);
   BOOST_TEST(account->mailbox.empty());
+  // The home directory, for a template's %h.
+  const std::string homed = written(pop3::Account{"bob", "", 7, 8, "/home/bob"}, {});
+  BOOST_TEST(homed == words(0, 7, 8, 3, 0, 9) + "bob/home/bob");
+  BOOST_REQUIRE(read_back(homed, account, ec));
+  BOOST_REQUIRE(account);
+  BOOST_TEST(account->home == "/home/bob");
+  BOOST_TEST(account->mailbox.empty());
   for (const auto code : {pop3::errc::auth_failed, pop3::errc::unknown_user, pop3::errc::auth_backend}) {
     BOOST_TEST(read_back(written(std::nullopt, code), account, ec));
     BOOST_TEST(!account);
@@ -424,6 +432,8 @@ BOOST_AUTO_TEST_CASE(auth_result_round_trip_and_garbage) {
                                  words(0, 1, 1, 0, 1) + "/",
                                  words(0, 1, 1, 256, 1) + std::string(256, 'a') + "/",
                                  words(0, 1, 1, 1, 4097) + "a" + std::string(4097, '/'),
+                                 words(0, 1, 1, 1, 0, 4097) + "a" + std::string(4097, '/'),
+                                 words(1, 0, 0, 0, 0, 1) + "/",
                                  words(0, 0xffffffff, 1, 1, 1) + "a/", words(0, 1, 0xffffffff, 1, 1) + "a/",
                                  words(0, 1, 1, 0xffffffff, 0xffffffff)}) {
     BOOST_TEST(!read_back(bad, account, ec), "malformed: " << bad.size() << " bytes");

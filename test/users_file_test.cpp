@@ -68,6 +68,12 @@ BOOST_AUTO_TEST_CASE(indexes_accounts_comments_and_blank_lines) {
   BOOST_TEST(line.uid == 4294967294u);
   BOOST_TEST(line.gid == 0u);
   BOOST_TEST(line.mailbox == "/home/bob/mbox");
+  // The mailbox field may be a location template (locator.hpp), its scheme's ':' included.
+  for (const char* location : {"maildir:/srv/mail/bob", "mbox:/srv/%u", "maildir:%h/Maildir"}) {
+    const std::string text = "bob:*:1:1:" + std::string(location);
+    BOOST_REQUIRE(pop3::detail::parse_users_line(text, line) == nullptr);
+    BOOST_TEST(line.mailbox == location);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(malformed_lines_name_their_line) {
@@ -89,6 +95,12 @@ BOOST_AUTO_TEST_CASE(malformed_lines_name_their_line) {
   BOOST_TEST(parse_error("alice:" + h + ": 1:1:\n") == "line 1: uid is not a number from 0 to 4294967294");
   BOOST_TEST(parse_error("alice:" + h + ":1::\n") == "line 1: gid is not a number from 0 to 4294967294");
   BOOST_TEST(parse_error("alice:" + h + ":1:1:mail/alice\n") == "line 1: mailbox is not an absolute path");
+  BOOST_TEST(parse_error("alice:" + h + ":1:1:maildir:/a:b\n") == "line 1: more than 5 fields (':' in the mailbox path?)");
+  for (const char* bad : {"maildir:Maildir", "mbox:/a/%x", "maildir:"}) {
+    BOOST_TEST(parse_error("alice:" + h + ":1:1:" + bad + "\n") ==
+                   "line 1: mailbox is neither an absolute path nor a template (mbox:PATH, maildir:PATH; %u, %h, %%)",
+               bad);
+  }
   BOOST_TEST(parse_error("alice:" + h + ":1:1:\r\n") == "line 1: control character in line (DOS line ends?)");
 }
 

@@ -67,24 +67,26 @@ void check_auth_result(std::string_view bytes, const pop3::posix::PrivsepConfig&
   const int fd = pipe_with(bytes);
   const bool accepted = d::read_auth_result(fd, config, account, ec);
   ::close(fd);
-  bool ok = bytes.size() >= 20;
-  std::uint32_t status = 0, uid = 0, gid = 0, user = 0, maildrop = 0;
+  bool ok = bytes.size() >= 24;
+  std::uint32_t status = 0, uid = 0, gid = 0, user = 0, maildrop = 0, home = 0;
   if (ok) {
     status = word(bytes, 0), uid = word(bytes, 1), gid = word(bytes, 2), user = word(bytes, 3),
-    maildrop = word(bytes, 4);
+    maildrop = word(bytes, 4), home = word(bytes, 5);
     if (status == 0) {
-      ok = user >= 1 && user < config.auth_buffer && maildrop <= d::max_maildrop &&
-           uid != UINT32_MAX && gid != UINT32_MAX && bytes.size() == 20 + std::uint64_t{user} + maildrop;
+      ok = user >= 1 && user < config.auth_buffer && maildrop <= d::max_maildrop && home <= d::max_maildrop &&
+           uid != UINT32_MAX && gid != UINT32_MAX &&
+           bytes.size() == 24 + std::uint64_t{user} + maildrop + home;
     } else {
-      ok = status <= 3 && uid == 0 && gid == 0 && user == 0 && maildrop == 0 && bytes.size() == 20;
+      ok = status <= 3 && uid == 0 && gid == 0 && user == 0 && maildrop == 0 && home == 0 && bytes.size() == 24;
     }
   }
   POP3_FUZZ_CHECK(accepted == ok);
   if (!ok) return;
   POP3_FUZZ_CHECK(account.has_value() == (status == 0));
   if (account) {
-    POP3_FUZZ_CHECK(account->user == bytes.substr(20, user));
-    POP3_FUZZ_CHECK(account->mailbox == bytes.substr(20 + user, maildrop));
+    POP3_FUZZ_CHECK(account->user == bytes.substr(24, user));
+    POP3_FUZZ_CHECK(account->mailbox == bytes.substr(24 + user, maildrop));
+    POP3_FUZZ_CHECK(account->home == bytes.substr(24 + std::size_t{user} + maildrop, home));
     POP3_FUZZ_CHECK(account->uid == uid && account->gid == gid && !ec);
   } else {
     POP3_FUZZ_CHECK(ec == (status == 1 ? pop3::errc::auth_failed
@@ -111,7 +113,8 @@ void check_round_trips(pop3::fuzz::FuzzInput& input, const pop3::posix::PrivsepC
   POP3_FUZZ_CHECK(got.user == user && got.password == password && got.pending == pending && got_relay == relay);
 
   if (user.empty() || pending.empty()) return;
-  const std::optional<pop3::Account> sent = pop3::Account{std::string(user), std::string(pending), 1000, 100};
+  const std::optional<pop3::Account> sent =
+      pop3::Account{std::string(user), std::string(pending), 1000, 100, std::string(password)};
   POP3_FUZZ_CHECK(::pipe2(fds, O_CLOEXEC) == 0);
   POP3_FUZZ_CHECK(d::write_auth_result(fds[1], sent, {}));
   ::close(fds[1]);
@@ -119,7 +122,7 @@ void check_round_trips(pop3::fuzz::FuzzInput& input, const pop3::posix::PrivsepC
   std::error_code ec;
   POP3_FUZZ_CHECK(d::read_auth_result(fds[0], config, back, ec));
   ::close(fds[0]);
-  POP3_FUZZ_CHECK(back && back->user == sent->user && back->mailbox == sent->mailbox &&
+  POP3_FUZZ_CHECK(back && back->user == sent->user && back->mailbox == sent->mailbox && back->home == sent->home &&
                   back->uid == 1000 && back->gid == 100);
 }
 

@@ -135,6 +135,7 @@ struct FoundAccount {
   std::uint32_t uid = 0;
   std::uint32_t gid = 0;
   std::string mailbox;  // a users file's own mailbox field; empty: the locator's rule
+  std::string home;     // system accounts: pw_dir (a users file has no home field)
   std::optional<ShadowAging> aging;  // system accounts with a shadow entry
   FoundAccount() = default;
   FoundAccount(const FoundAccount&) = delete;
@@ -382,7 +383,7 @@ class CryptAuth {
         return std::nullopt;
       }
     }
-    return Account{std::string(user), std::move(account.mailbox), account.uid, account.gid};
+    return Account{std::string(user), std::move(account.mailbox), account.uid, account.gid, std::move(account.home)};
   }
 
  private:
@@ -430,6 +431,7 @@ class CryptAuth {
       out.found = true;
       out.uid = pw.pw_uid;
       out.gid = pw.pw_gid;
+      out.home = pw.pw_dir != nullptr ? pw.pw_dir : "";
       // An identity that setresuid/setresgid would read as "unchanged" is never usable.
       id_ok = pw.pw_uid != static_cast<uid_t>(-1) && pw.pw_gid != static_cast<gid_t>(-1);
       shadowed = std::strcmp(pw.pw_passwd, "x") == 0;

@@ -206,7 +206,7 @@ class PamAuth {
     } else if (status != PAM_SUCCESS || !id_ok) {
       ec = errc::auth_failed;
     } else {
-      account = Account{name, {}, pw.pw_uid, pw.pw_gid};
+      account = Account{name, {}, pw.pw_uid, pw.pw_gid, pw.pw_dir != nullptr ? pw.pw_dir : ""};
     }
 
     if (!account && exchange.delay_usec > 0) {

@@ -1,7 +1,8 @@
 // pop3/auth/users_file.hpp: the users file of CryptAuth, indexed once, and the crypt(3)
 // methods its accounts use (libxcrypt; link -lcrypt).
 //
-// One account per line, `name:crypt-hash:uid:gid:mailbox`. The file is read and validated
+// One account per line, `name:crypt-hash:uid:gid:mailbox` (mailbox: empty, an mbox path or a
+// location template such as maildir:/srv/mail/alice). The file is read and validated
 // once into a sorted index of names and line positions, which holds no hash; a lookup reads
 // that one line again (pread) and parses it. A file that is no longer the one indexed
 // (device, inode, size, mtime or ctime differ) is indexed again first.
@@ -38,6 +39,7 @@
 
 #include "pop3/auth/user_lookup.hpp"
 #include "pop3/detail/secure_zero.hpp"
+#include "pop3/mailbox/locator.hpp"
 #include "pop3/detail/unique_fd.hpp"
 #include "pop3/error.hpp"
 
@@ -223,7 +225,7 @@ struct UsersFileAccount {
   std::string hash;
   std::uint32_t uid = 0;
   std::uint32_t gid = 0;
-  std::string mailbox;  // absolute path, or empty for spool/name
+  std::string mailbox;  // an absolute mbox path, a location template (locator.hpp), or empty
 
   UsersFileAccount() = default;
   UsersFileAccount(const UsersFileAccount&) = delete;
@@ -255,7 +257,11 @@ inline const char* parse_users_line(std::string_view line, UsersLine& out) {
       fields[i] = rest.substr(0, colon);
       rest = rest.substr(colon + 1);
     } else {
-      if (colon != std::string_view::npos) return "more than 5 fields (':' in the mailbox path?)";
+      // The mailbox field may start with a location template's scheme (locator.hpp).
+      const std::size_t scheme = rest.starts_with(maildir_scheme) ? maildir_scheme.size()
+                                 : rest.starts_with(mbox_scheme)  ? mbox_scheme.size()
+                                                                  : 0;
+      if (rest.find(':', scheme) != std::string_view::npos) return "more than 5 fields (':' in the mailbox path?)";
       fields[i] = rest;
     }
   }
@@ -270,7 +276,11 @@ inline const char* parse_users_line(std::string_view line, UsersLine& out) {
   }
   if (!parse_id(fields[2], out.uid)) return "uid is not a number from 0 to 4294967294";
   if (!parse_id(fields[3], out.gid)) return "gid is not a number from 0 to 4294967294";
-  if (!fields[4].empty() && fields[4].front() != '/') return "mailbox is not an absolute path";
+  if (!fields[4].empty() && fields[4].front() != '/') {
+    if (fields[4].find(':') == std::string_view::npos) return "mailbox is not an absolute path";
+    if (check_location_template(fields[4]) != nullptr)
+      return "mailbox is neither an absolute path nor a template (mbox:PATH, maildir:PATH; %u, %h, %%)";
+  }
   out.name = fields[0];
   out.hash = fields[1];
   out.mailbox = fields[4];

@@ -1,6 +1,7 @@
 // pop3/posix/handoff.hpp: the two frames a child sends to root during a privsep login: the
 // pre-auth child's {user, password, read-ahead, relay} and the password check's {status, UID,
-// GID, user, mailbox}. Both are one layout: 32-bit words, then the byte fields the words size.
+// GID, user, mailbox, home}. Both are one layout: 32-bit words, then the byte fields the words
+// size.
 //
 //   pop3::Credentials got;
 //   bool relay = false;
@@ -145,11 +146,11 @@ inline Handoff read_handoff(int fd, const HandoffBounds& bounds, Credentials& ou
   return result == Handoff::ok && relay ? Handoff::malformed : result;
 }
 
-// The password check's frame: five words (status, UID, GID, user length, mailbox length), then
-// the user and the mailbox (Account::mailbox, empty when the locator's rule applies). A refusal
-// is its status alone, the other words 0.
+// The password check's frame: six words (status, UID, GID, user length, mailbox length, home
+// length), then the user, the mailbox (Account::mailbox, empty when the locator's rule applies)
+// and the home directory. A refusal is its status alone, the other words 0.
 enum class AuthStatus : std::uint32_t { account = 0, auth_failed = 1, unknown_user = 2, auth_backend = 3 };
-// PATH_MAX: no longer mailbox could be opened.
+// PATH_MAX: no longer mailbox (or home) could be opened.
 inline constexpr std::size_t max_maildrop = 4096;
 
 inline bool write_auth_result(int fd, const std::optional<Account>& account, std::error_code ec) {
@@ -157,39 +158,41 @@ inline bool write_auth_result(int fd, const std::optional<Account>& account, std
     const AuthStatus status = ec == errc::auth_failed    ? AuthStatus::auth_failed
                               : ec == errc::unknown_user ? AuthStatus::unknown_user
                                                          : AuthStatus::auth_backend;
-    return write_frame(fd, FrameWords<5>{static_cast<std::uint32_t>(status)}, {});
+    return write_frame(fd, FrameWords<6>{static_cast<std::uint32_t>(status)}, {});
   }
-  const FrameWords<5> words{static_cast<std::uint32_t>(AuthStatus::account), account->uid, account->gid,
+  const FrameWords<6> words{static_cast<std::uint32_t>(AuthStatus::account), account->uid, account->gid,
                             static_cast<std::uint32_t>(account->user.size()),
-                            static_cast<std::uint32_t>(account->mailbox.size())};
-  return write_frame(fd, words, {account->user, account->mailbox});
+                            static_cast<std::uint32_t>(account->mailbox.size()),
+                            static_cast<std::uint32_t>(account->home.size())};
+  return write_frame(fd, words, {account->user, account->mailbox, account->home});
 }
 
-// A known status; for an account, a user within the handoff's bound, a mailbox within
-// PATH_MAX and an identity that setresuid would not read as "unchanged". false: malformed.
+// A known status; for an account, a user within the handoff's bound, a mailbox and a home
+// within PATH_MAX and an identity that setresuid would not read as "unchanged". false: malformed.
 inline bool read_auth_result(int fd, const HandoffBounds& bounds, std::optional<Account>& account,
                              std::error_code& ec) {
   account.reset();
-  FrameWords<5> words{};
+  FrameWords<6> words{};
   std::string body;
-  const FrameRead result = read_frame(fd, words, body, [&](const FrameWords<5>& w) -> std::optional<std::size_t> {
-    const auto [status, uid, gid, user_size, maildrop_size] = w;
+  const FrameRead result = read_frame(fd, words, body, [&](const FrameWords<6>& w) -> std::optional<std::size_t> {
+    const auto [status, uid, gid, user_size, maildrop_size, home_size] = w;
     if (status > static_cast<std::uint32_t>(AuthStatus::auth_backend)) return std::nullopt;
     if (status != static_cast<std::uint32_t>(AuthStatus::account)) {
-      if (uid != 0 || gid != 0 || user_size != 0 || maildrop_size != 0) return std::nullopt;
+      if (uid != 0 || gid != 0 || user_size != 0 || maildrop_size != 0 || home_size != 0) return std::nullopt;
       return 0;
     }
-    if (user_size == 0 || user_size >= bounds.auth_buffer || maildrop_size > max_maildrop || uid == UINT32_MAX ||
-        gid == UINT32_MAX) {
+    if (user_size == 0 || user_size >= bounds.auth_buffer || maildrop_size > max_maildrop ||
+        home_size > max_maildrop || uid == UINT32_MAX || gid == UINT32_MAX) {
       return std::nullopt;
     }
-    return std::size_t{user_size} + maildrop_size;
+    return std::size_t{user_size} + maildrop_size + home_size;
   });
   if (result != FrameRead::ok) return false;
-  const auto [status, uid, gid, user_size, maildrop_size] = words;
+  const auto [status, uid, gid, user_size, maildrop_size, home_size] = words;
   switch (static_cast<AuthStatus>(status)) {
     case AuthStatus::account:
-      account = Account{body.substr(0, user_size), body.substr(user_size, maildrop_size), uid, gid};
+      account = Account{body.substr(0, user_size), body.substr(user_size, maildrop_size), uid, gid,
+                        body.substr(std::size_t{user_size} + maildrop_size, home_size)};
       ec.clear();
       break;
     case AuthStatus::auth_failed: ec = errc::auth_failed; break;
