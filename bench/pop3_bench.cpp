@@ -10,10 +10,12 @@
 //   POP3_BENCH_MESSAGES  messages in the mailbox (default 10000; 100000 is about 1.1 GB)
 //   POP3_BENCH_SEED      generator seed (default 1)
 //   POP3_BENCH_DIR       where mailbox files are written and removed again (default $TMPDIR or /tmp)
+//   POP3_BENCH_MAILDIR_MESSAGES  files in the maildir of BM_maildir_* (default 100000)
 //
 //   POP3_BENCH_MESSAGES=100000 ./pop3_bench --benchmark_filter='scan|floor'
 //   ./pop3_bench --benchmark_min_time=0     # one iteration each (the ctest smoke run)
 #include <benchmark/benchmark.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -39,6 +41,7 @@
 #include "mbox_generator.hpp"
 #include "pop3/detail/aligned_buffer.hpp"
 #include "pop3/digest/md5.hpp"
+#include "pop3/mailbox/maildir.hpp"
 #include "pop3/mailbox/mbox.hpp"
 #include "pop3/mailbox/mbox_scan.hpp"
 #include "pop3/protocol/reply.hpp"
@@ -692,6 +695,90 @@ void BM_session_retr_all(benchmark::State& state) {
 }
 BENCHMARK_TEMPLATE(BM_session_retr_all, pop3::PreadSource)->Name("BM_session_retr_all/pread")->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime();
 BENCHMARK_TEMPLATE(BM_session_retr_all, pop3::MmapSource)->Name("BM_session_retr_all/mmap")->Unit(benchmark::kMillisecond)->MeasureProcessCPUTime()->UseRealTime();
+
+// --- Maildir: login on a maildir of many small files ----------------------------------
+
+std::uint64_t maildir_messages() {
+  static const std::uint64_t n = env_number("POP3_BENCH_MAILDIR_MESSAGES", 100000);
+  return n;
+}
+
+// A maildir of maildir_messages() files in cur/, named as Dovecot names them (with ,W=) if
+// `wire_sizes`, else as Courier does (,S= only, so sizes are counted from the files).
+const std::string& maildir(bool wire_sizes) {
+  static std::string paths[2];
+  std::string& path = paths[wire_sizes];
+  if (!path.empty()) return path;
+  path = scratch().file(wire_sizes ? "Maildir-dovecot" : "Maildir-courier");
+  bool ok = ::mkdir(path.c_str(), 0700) == 0;
+  for (const char* sub : {"/cur", "/new", "/tmp"}) ok = ok && ::mkdir((path + sub).c_str(), 0700) == 0;
+  const int cur = ok ? ::open((path + "/cur").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+  for (std::uint64_t k = 0; ok && k < maildir_messages(); ++k) {
+    std::string text = "Message-ID: <" + std::to_string(k) + "@bench>\nSubject: maildir bench\n\n";
+    for (std::uint64_t line = 0; line < 4 + k % 8; ++line) text += "line " + std::to_string(line) + " of the body\n";
+    std::uint64_t lines = 0;
+    for (const char c : text) lines += c == '\n';
+    std::string name = std::to_string(1700000000 + k) + ".M" + std::to_string(k) + "P4242.bench,S=" +
+                       std::to_string(text.size());
+    if (wire_sizes) name += ",W=" + std::to_string(text.size() + lines);
+    name += ":2,S";
+    const int fd = ::openat(cur, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    ok = fd >= 0 && write_all(fd, text) && ::close(fd) == 0;
+  }
+  if (cur >= 0) ::close(cur);
+  if (!ok) {
+    std::perror(path.c_str());
+    std::exit(1);
+  }
+  return path;
+}
+
+// The floor of issue 14: what `ls -f` does (one listing) plus one stat per file.
+void BM_maildir_ls_stat_floor(benchmark::State& state) {
+  const std::string cur = maildir(true) + "/cur";
+  std::uint64_t files = 0;
+  for (auto _ : state) {
+    files = 0;
+    DIR* dir = ::opendir(cur.c_str());
+    if (dir == nullptr) return fail(state, "opendir");
+    while (const dirent* d = ::readdir(dir)) {
+      struct stat st {};
+      if (::fstatat(::dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode)) ++files;
+    }
+    ::closedir(dir);
+    benchmark::DoNotOptimize(files);
+  }
+  if (files != maildir_messages()) fail(state, "the floor counted another number of files");
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * files));
+}
+BENCHMARK(BM_maildir_ls_stat_floor)->Unit(benchmark::kMillisecond);
+
+struct MaildirAuth {
+  std::string maildrop;
+  std::optional<pop3::Account> authenticate(std::string_view user, std::string_view, std::error_code& ec) {
+    ec.clear();
+    return pop3::Account{std::string(user), "maildir:" + maildrop, 1000, 1000};
+  }
+};
+
+// Login, STAT, LIST, UIDL, QUIT on the maildir (all in cur/: QUIT moves nothing).
+void BM_maildir_login(benchmark::State& state, bool wire_sizes) {
+  const std::string& path = maildir(wire_sizes);
+  const std::string_view script = "USER bench\r\nPASS secret\r\nSTAT\r\nLIST\r\nUIDL\r\nQUIT\r\n";
+  MemoryTransport result{{}};
+  for (auto _ : state) {
+    pop3::Pop3Server<MemoryTransport, MaildirAuth, pop3::MaildirMailbox<>> server{
+        MemoryTransport{script}, MaildirAuth{path}, pop3::MaildirMailbox<>{}};
+    const std::error_code ec = server.serve();
+    result = std::move(server.transport());
+    if (ec || !result.tail().ends_with("+OK\r\n")) return fail(state, "the session did not end with +OK after QUIT");
+  }
+  if (result.kept().find("+OK " + std::to_string(maildir_messages()) + " ") == std::string::npos)
+    fail(state, "STAT did not count the maildir's files");
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * maildir_messages()));
+}
+BENCHMARK_CAPTURE(BM_maildir_login, dovecot_names_with_W, true)->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_maildir_login, courier_names_sizes_counted, false)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

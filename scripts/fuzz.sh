@@ -52,6 +52,9 @@ printf '\x07\x05\x00\x1b\n\n\n\nCAPA\r\nSTLS\r\nUSER x\r\n\x02CAPA\r\nAUTH PLAIN
 # at 900, one run (no kept byte journaled), the seal, END.
 printf '\x01\x01\x01\x01\x00\x00\x4c\x70\x6f\x70\x61\x33\x64\x4a\x31\x07\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x02\x00\x00\x00\x00\x00\x00\x00\xa0\x0f\x00\x00\x00\x00\x00\x00\x64\x00\x00\x00\x00\x00\x00\x00\x84\x03\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x0c\x00\x00\x00\x2f\x76\x61\x72\x2f\x6d\x61\x69\x6c\x2f\x61\x6c\x01\x00\x18\xe8\x03\x00\x00\x00\x00\x00\x00\x20\x03\x00\x00\x00\x00\x00\x00\x64\x00\x00\x00\x00\x00\x00\x00\x03\x00\x10\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x05\x00\x18\x84\x03\x00\x00\x00\x00\x00\x00\xa0\x0f\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00' \
   >"$build/corpus/journal_fuzz/seed-plan"
+mkdir -p "$build/corpus/maildir_fuzz"
+printf '\x30maildir:%%h/Maildir/%%u1700000001.M1P2.host,S=28,W=31:2,FSalice/home/alice\r\nline\r' \
+  >"$build/corpus/maildir_fuzz/seed-dovecot"
 
 targets=("$@")
 if ((${#targets[@]} == 0)); then
@@ -62,7 +65,7 @@ mkdir -p "$build/artifacts"
 for t in "${targets[@]}"; do
   # Session and line input longer than a few lines' worth explores nothing new, only slower.
   case $t in
-    line_fuzz | session_fuzz | handoff_fuzz | sasl_fuzz | journal_fuzz) max_len=4096 ;;
+    line_fuzz | session_fuzz | handoff_fuzz | sasl_fuzz | journal_fuzz | maildir_fuzz) max_len=4096 ;;
     users_file_fuzz) max_len=16384 ;;  # its reference is quadratic
     mbox_scan_fuzz) max_len=8192 ;;   # windows of up to 300 bytes: larger files only repeat them
     *) max_len=65536 ;;

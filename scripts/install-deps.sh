@@ -7,6 +7,7 @@ packages=(
   libpam0g-dev libpam-modules libpam-runtime
   python3 curl mpop fetchmail openssl groff-base man-db
   passwd login util-linux procps
+  liblockfile-bin
   clang libclang-rt-14-dev binutils
   getmail6
 )

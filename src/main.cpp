@@ -63,7 +63,8 @@ using DaemonMbox = pop3::MboxMailbox<pop3::Md5>;
 // open(), so that the engine is compiled once for both.
 class DaemonMailbox {
  public:
-  explicit DaemonMailbox(const pop3::Limits& limits) : mbox_(limits), maildir_(limits) {}
+  DaemonMailbox(const pop3::Limits& limits, const pop3::DotlockOptions& dotlock)
+      : mbox_(limits, dotlock), maildir_(limits) {}
   void open(std::string_view location, std::error_code& ec) {
     maildir_open_ = pop3::parse_location(location).scheme == pop3::MailboxScheme::maildir;
     maildir_open_ ? maildir_.open(location, ec) : mbox_.open(location, ec);
@@ -80,6 +81,8 @@ class DaemonMailbox {
   void commit(const pop3::DeletionSet& deletions, std::error_code& ec) {
     maildir_open_ ? maildir_.commit(deletions, ec) : mbox_.commit(deletions, ec);
   }
+  // The UPDATE journal is the mbox file's; a maildir needs none.
+  void use_journal(pop3::MboxJournal journal) noexcept { mbox_.use_journal(std::move(journal)); }
 
  private:
   DaemonMbox mbox_;
@@ -348,12 +351,13 @@ int main(int argc, char** argv) {
       if (pam) pam->set_remote_host(std::string(peer));
       DaemonServer server{DaemonTransport{pop3::FdTransport{in_fd, out_fd, config.idle_timeout}, tls_context, log,
                                           std::string(peer)},
-                          pam ? DaemonAuth{*pam} : DaemonAuth{*auth}, DaemonMailbox{limits}, limits,
-                          log, locator, features};
+                          pam ? DaemonAuth{*pam} : DaemonAuth{*auth}, DaemonMailbox{limits, config.dotlock},
+                          limits, log, locator, features};
       const auto open_journal = [&](const pop3::Account& account) {
         if (!journals) return;
         std::string why;
         const std::string mailbox = locator.locate(account);
+        if (pop3::parse_location(mailbox).scheme == pop3::MailboxScheme::maildir) return;
         auto journal = pop3::open_mbox_journal(config.journal, mailbox, account.uid, account.gid, why);
         if (journal) {
           journal->log = log;

@@ -34,6 +34,7 @@
 #include "config_file.hpp"
 #include "pop3/auth/pam.hpp"
 #include "pop3/features.hpp"
+#include "pop3/mailbox/dotlock.hpp"
 #include "pop3/mailbox/locator.hpp"
 #include "pop3/mailbox/mbox_journal_dir.hpp"
 #include "pop3/posix/listener.hpp"
@@ -56,6 +57,7 @@ struct Config {
   pop3::posix::PrivsepOptions privsep;    // user, chroot_dir, failure_delay
   pop3::PamOptions pam_options;           // service, confdir
   pop3::MailboxLocator mailbox_locator;   // spool, mailbox (a template)
+  pop3::DotlockOptions dotlock;           // enabled (--dotlock), helper, max_wait
   // TLS: a certificate chain and its key (both or neither), the implicit-TLS port of -D
   // (default 995, "0" = none), implicit TLS in inetd mode, and no login before TLS.
   std::string tls_cert;
@@ -210,6 +212,9 @@ inline constexpr std::array options{
              return std::string();
            },
            [](const Config& c) { return detail::show_string(c.mailbox_locator.mailbox); }, "mbox:SPOOL/%u"},
+    Option{"dotlock", 0, "", Scope::any, false, true, "also take MAILBOX.lock to update an mbox (after fcntl)",
+           [](Config& c, std::string_view v) { return detail::set_flag(c.dotlock.enabled, v); },
+           [](const Config& c) { return detail::show_flag(c.dotlock.enabled); }, ""},
     Option{"users-file", 0, "FILE", Scope::crypt, false, true,
            "accounts from FILE (name:crypt-hash:uid:gid:mailbox), not the system",
            [](Config& c, std::string_view v) {

@@ -66,7 +66,7 @@ BOOST_AUTO_TEST_CASE(an_account_template_wins_and_a_bare_path_is_taken_as_it_is)
 
 BOOST_AUTO_TEST_CASE(bad_templates_are_refused) {
   for (const char* bad : {"/var/mail/%u", "maildir:Maildir", "mbox:", "maildir:%x/y", "mbox:/a/%", "mh:/a",
-                          "maildir:~/Maildir"}) {
+                          "maildir:~/Maildir", "maildir:%hMaildir"}) {
     pop3::MailboxLocator locator{"/var/mail", bad};
     std::string error;
     BOOST_TEST(!locator.normalize(error), bad);

@@ -2,7 +2,7 @@
 //
 // A template is a scheme and a path: `mbox:/var/mail/%u` (popa3d's rule, the default, which
 // --spool DIR writes as mbox:DIR/%u), `mbox:%h/Mailbox` (popa3d's compile-time qmail-style
-// choice), `maildir:%h/Maildir`. %u is the user name as sent (spec section 2), %h the home
+// choice), `maildir:%h/Maildir`. A path starts with '/' or "%h/". %u is the user name as sent (spec section 2), %h the home
 // directory, %% a '%'. An account database may name a template of its own (Account::mailbox;
 // a bare absolute path there is an mbox file taken as it is, as before templates). Resolved by the
 // TRANSACTION session, after the process dropped to the account, so no Auth policy builds paths.
@@ -39,12 +39,12 @@ inline MailboxLocation parse_location(std::string_view location) noexcept {
 }
 
 // nullptr if `location_template` is a template locate() can expand, else why not: a scheme,
-// then a path that starts with '/' or "%h", no escape but %u, %h and %%, and no NUL.
+// then a path that starts with '/' or "%h/", no escape but %u, %h and %%, and no NUL.
 inline const char* check_location_template(std::string_view location_template) noexcept {
   if (!location_template.starts_with(mbox_scheme) && !location_template.starts_with(maildir_scheme))
     return "has no mbox: or maildir: scheme";
   const std::string_view path = parse_location(location_template).path;
-  if (!path.starts_with('/') && !path.starts_with("%h")) return "is not an absolute path or one under %h";
+  if (!path.starts_with('/') && !path.starts_with("%h/")) return "is not an absolute path or one under %h/";
   for (std::size_t i = 0; i < path.size(); ++i) {
     if (path[i] == '\0') return "contains a NUL";
     if (path[i] != '%') continue;

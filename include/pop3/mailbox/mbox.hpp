@@ -38,6 +38,7 @@
 #include "pop3/digest/md5.hpp"
 #include "pop3/error.hpp"
 #include "pop3/limits.hpp"
+#include "pop3/mailbox/dotlock.hpp"
 #include "pop3/mailbox/mbox_scan.hpp"
 #include "pop3/mailbox/mbox_source.hpp"
 #include "pop3/mailbox/mbox_update.hpp"
@@ -104,7 +105,8 @@ class MboxMailbox {
   // Largest span data() returns, so the engine can flush between chunks of a large message.
   static constexpr std::size_t chunk_bytes = 256 * 1024;
 
-  explicit MboxMailbox(Limits limits = {}) noexcept : limits_(limits) {}
+  explicit MboxMailbox(Limits limits = {}, DotlockOptions dotlock = {}) noexcept
+      : limits_(limits), dotlock_(std::move(dotlock)) {}
 
   // A moved-from mailbox owns no file and no table; it may be destroyed or assigned to.
   MboxMailbox(MboxMailbox&&) noexcept = default;
@@ -248,13 +250,18 @@ class MboxMailbox {
       ec = errc::mailbox_changed;
       return;
     }
-    if (!detail::mbox_lock(fd_.get(), F_WRLCK) || !recover_locked(ec)) {
+    std::optional<Dotlock> dotlock;  // fcntl first, then MAILBOX.lock if --dotlock (dotlock.hpp)
+    const auto fcntl_lock = [this](bool take) { return detail::mbox_lock(fd_.get(), take ? F_WRLCK : F_UNLCK); };
+    if (!detail::lock_for_update(fcntl_lock, dotlock_, path_ + ".lock", dotlock, ec)) return;
+    if (!recover_locked(ec)) {
       ec = errc::mailbox_io;
+      dotlock.reset();
       detail::mbox_lock(fd_.get(), F_UNLCK);
       return;
     }
     std::optional<detail::MboxSignalBlock> no_signals;
     update_locked(deletions, ec, no_signals);
+    dotlock.reset();
     detail::mbox_lock(fd_.get(), F_UNLCK);
   }  // signals are unblocked here, after the unlock
 
@@ -567,6 +574,7 @@ class MboxMailbox {
   }
 
   Limits limits_;
+  DotlockOptions dotlock_;  // taken for commit() besides the fcntl lock, if enabled
   detail::UniqueFd fd_;
   Source source_;                   // the file's bytes; see the class comment
   Table table_;
