@@ -21,6 +21,9 @@ serve the same /var/mail file, with the page cache warm:
       sizes the client received; (t4) TLS sessions per second (login, STAT, UIDL, QUIT) with
       an ECDSA P-256 certificate against the handshakes per second of openssl s_server on the
       same certificate, and openssl s_time -new against both
+  (h) login, STAT, LIST, UIDL, QUIT on a Maildir of 100,000 files (Dovecot names, with ,W=),
+      ours only, against the floor of issue 14 in the other column: `find cur -printf %s`,
+      which is `ls -f` plus one stat per file, on the same directory in the same run
 
 Each workload runs --repeat times per server (alternating servers; in (f) both daemons
 listen at once, on ports 110 and 1110) after one untimed run, whose output is compared
@@ -625,6 +628,40 @@ class Bench:
                     self.record(key + "-floor", "    %s against the aligned-pread floor" % s.name, "ms", "floor", 1.5,
                                 wall.get(s.name), floor)
 
+    def maildir_login(self, servers, messages):
+        ours = servers[0]
+        maildir = os.path.join(self.work, "maildirs", USER)
+        cur = os.path.join(maildir, "cur")
+        if not os.path.isdir(cur):
+            log("writing %d Maildir files -> %s" % (messages, maildir))
+            for sub in ("new", "cur", "tmp"):
+                os.makedirs(os.path.join(maildir, sub))
+            for k in range(messages):
+                text = b"Message-ID: <%d@bench>\nSubject: maildir\n\n" % k + b"line of the body\n" * (4 + k % 8)
+                name = "%d.M%dP4242.bench,S=%d,W=%d:2,S" % (1700000000 + k, k, len(text), len(text) + text.count(b"\n"))
+                with open(os.path.join(cur, name), "wb") as f:
+                    f.write(text)
+            run(["chown", "-R", USER, os.path.dirname(maildir)])
+            os.chmod(self.work, 0o755)  # the session, as the account, must reach the maildir
+        cmd = ours.inetd_cmd + ["--mailbox", "maildir:%s/%%u" % os.path.dirname(maildir)]
+        body = self.script(b"STAT\r\nLIST\r\nUIDL\r\nQUIT\r\n")
+        wall = {"ours": [], "theirs": []}
+        cpu = []
+        for rep in range(self.args.repeat + 1):
+            r = inetd_session(cmd, body)
+            if r.status != 0 or not r.tail.endswith(b".\r\n+OK\r\n"):
+                self.problems.append("(h): session failed (status %d)" % r.status)
+            t0 = time.perf_counter()
+            run(["find", cur, "-maxdepth", "1", "-type", "f", "-printf", "%s\n"], stdout=subprocess.DEVNULL)
+            floor = time.perf_counter() - t0
+            if rep:  # the first of each is the warm-up
+                wall["ours"].append((r.t_last - r.t0) * 1000)
+                cpu.append(r.cpu * 1000)
+                wall["theirs"].append(floor * 1000)
+        self.record("h", "(h) Maildir login+STAT+LIST+UIDL, %d files; other column: ls -f + stat" % messages, "ms",
+                    "lower", 0.5, wall["ours"], wall["theirs"])
+        self.record("h-cpu", "    CPU time (user+sys) of the same, ours", "ms", "lower", None, cpu, None)
+
     def peak_rss(self, servers, source, label):
         """Peak RSS through GNU time: the rusage of a child forked from this Python process
         would report Python's own RSS, since ru_maxrss survives exec."""
@@ -1031,7 +1068,7 @@ def main():
     ap.add_argument("--ours-args", default="", help="more options for ours, e.g. '--durability process'")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--quick", action="store_true", help="small mailboxes, 3 repetitions")
-    ap.add_argument("--only", default="abcdefgt", help="workloads to run, e.g. 'ab'")
+    ap.add_argument("--only", default="abcdefght", help="workloads to run, e.g. 'ab'")
     ap.add_argument("--workdir", help="where generated mailboxes go (default: a temporary directory)")
     ap.add_argument("--tcp-sessions", type=int, default=40)
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=PATH",
@@ -1080,7 +1117,8 @@ def main():
     if args.quick:
         args.repeat = min(args.repeat, 3)
     sizes = {"a": 10000 if args.quick else 100000, "c": 1000 if args.quick else 10000,
-             "d": 2000 if args.quick else 20000, "f": 100 if args.quick else 1000}
+             "d": 2000 if args.quick else 20000, "f": 100 if args.quick else 1000,
+             "h": 10000 if args.quick else 100000}
 
     extra = shlex.split(args.ours_args)
     servers = [Server("ours", [ours, "--chroot", CHROOT] + extra,
@@ -1138,6 +1176,9 @@ def main():
             files = bench.tls_setup()
             bench.tls_retr(ours, files, bench.generate(sizes["c"]), sizes["c"])
             bench.tls_sessions(ours, files)
+        if "h" in args.only:
+            log("(h) login on a Maildir of %d files, against ls -f + stat" % sizes["h"])
+            bench.maildir_login(servers, sizes["h"])
     finally:
         bench.teardown()
         if own_workdir:

@@ -344,7 +344,7 @@ BOOST_AUTO_TEST_CASE(two_sessions_and_a_delivery_loop) {
   });
   std::mutex mutex;
   std::map<std::string, int> deleted;          // base name -> sessions whose commit unlinked it
-  std::vector<std::string> gone_not_deleted;   // -ERR for a message no session deleted
+  std::vector<std::string> gone_meanwhile;     // message_gone at RETR: another session deleted it
   std::vector<std::string> bad_text;
   auto session = [&](int who) {
     for (int round = 0; round < 40 && (delivering || round < 3); ++round) {
@@ -375,7 +375,7 @@ BOOST_AUTO_TEST_CASE(two_sessions_and_a_delivery_loop) {
         // A message gone meanwhile was deleted by the other session's commit, which holds no
         // lock: checked once both sessions have finished, against every deletion.
         std::lock_guard lock(mutex);
-        for (const auto& uid : gone) gone_not_deleted.push_back(uid);
+        for (const auto& uid : gone) gone_meanwhile.push_back(uid);
       }
       box.commit(dele, ec);
       std::lock_guard lock(mutex);
@@ -388,8 +388,9 @@ BOOST_AUTO_TEST_CASE(two_sessions_and_a_delivery_loop) {
   a.join();
   b.join();
   delivery.join();
+  BOOST_TEST_MESSAGE(deleted.size() << " deleted, " << gone_meanwhile.size() << " gone under a session");
   BOOST_TEST(bad_text.empty());
-  for (const auto& uid : gone_not_deleted) BOOST_TEST(deleted.count(uid) == 1u, uid << " gone but never deleted");
+  for (const auto& uid : gone_meanwhile) BOOST_TEST(deleted.count(uid) == 1u, uid << " gone but never deleted");
   // Every delivered message is still there exactly once, or was deleted by a session.
   std::map<std::string, int> present;
   for (const char* sub : {"new", "cur"})

@@ -458,3 +458,49 @@ def maildir_messages(maildir):
             with open(os.path.join(d, name), "rb") as f:
                 got.append(f.read())
     return got
+
+
+def files_in(directory, subdirectories=("",)):
+    """The contents of the regular files in `directory`'s `subdirectories`, sorted."""
+    got = []
+    for sub in subdirectories:
+        d = os.path.join(directory, sub)
+        for name in sorted(os.listdir(d)):
+            if os.path.isfile(os.path.join(d, name)):
+                with open(os.path.join(d, name), "rb") as f:
+                    got.append(f.read())
+    return sorted(got)
+
+
+def mpop_setup(port, work):
+    """mpop fetching alice's mail into the maildir WORK/mpop-maildir, keeping it on the server
+    and fetching only what its UIDLs say is new. Returns (argv, the target maildir)."""
+    maildir = os.path.join(work, "mpop-maildir")
+    for sub in ("", "new", "cur", "tmp"):
+        os.makedirs(os.path.join(maildir, sub), exist_ok=True)
+    config = os.path.join(work, "mpoprc")
+    with open(config, "w") as f:
+        f.write("account test\nhost 127.0.0.1\nport %d\nuser alice\npassword %s\nauth user\n"
+                "tls off\ndelivery maildir %s\nkeep on\nonly_new on\nreceived_header off\n"
+                "uidls_file %s\ntimeout %d\n"
+                % (port, PASSWORD, maildir, os.path.join(work, "mpop-uidls"), int(WAIT)))
+    os.chmod(config, 0o600)
+    return ["mpop", "--file=" + config, "--quiet", "test"], maildir
+
+
+def fetchmail_setup(port, work):
+    """fetchmail fetching alice's mail with UIDLs, keeping it on the server, each message
+    handed as received (CR LF kept: "no stripcr") to an MDA that writes it to a file of its
+    own in WORK/fetchmail-out; --invisible: no Received header. Returns (argv, env, out)."""
+    out = os.path.join(work, "fetchmail-out")
+    os.mkdir(out)
+    mda = "/bin/sh -c 'cat > $(mktemp %s/msg.XXXXXXXX)'" % out
+    rc = os.path.join(work, "fetchmailrc")
+    with open(rc, "w") as f:
+        f.write("set no syslog\npoll 127.0.0.1 protocol pop3 port %d uidl\n"
+                "  user alice password %s keep no stripcr sslproto '' no sslcertck\n" % (port, PASSWORD))
+    os.chmod(rc, 0o600)
+    env = dict(os.environ, FETCHMAILHOME=work, HOME=work)
+    argv = ["fetchmail", "-f", rc, "--invisible", "--norewrite", "--nosoftbounce",
+            "--mda", mda, "--pidfile", os.path.join(work, "fetchmail.pid")]
+    return argv, env, out

@@ -5,7 +5,6 @@ fetching with UIDL-based keep (a second run fetches nothing new). Every
 fetched message is compared byte for byte with the original. A client that
 is not installed is reported and skipped; if none is, the test is skipped."""
 
-import os
 import poplib
 import shutil
 import subprocess
@@ -13,7 +12,7 @@ import sys
 import tempfile
 
 from e2e_common import (MESSAGES, PASSWORD, WAIT, Daemon, Sandbox, binary_from_argv, check,
-                        crlf_size, fail, maildir_messages, make_maildir, make_mbox, skip)
+                        crlf_size, fail, fetchmail_setup, files_in, make_mbox, mpop_setup, skip)
 
 NEW_MESSAGE = b"Message-ID: <five@example.org>\nSubject: late\n\nArrived later.\n"
 
@@ -78,55 +77,31 @@ def same_messages(got, expected):
 
 
 def with_mpop(port, sandbox, work):
-    maildir = os.path.join(work, "mpop-maildir")
-    make_maildir(maildir)
-    config = os.path.join(work, "mpoprc")
-    with open(config, "w") as f:
-        f.write("account test\nhost 127.0.0.1\nport %d\nuser alice\npassword %s\nauth user\n"
-                "tls off\ndelivery maildir %s\nkeep on\nonly_new on\nreceived_header off\n"
-                "uidls_file %s\ntimeout %d\n"
-                % (port, PASSWORD, maildir, os.path.join(work, "mpop-uidls"), int(WAIT)))
-    os.chmod(config, 0o600)
-    argv = ["mpop", "--file=" + config, "--quiet", "test"]
+    argv, maildir = mpop_setup(port, work)
     r = run(argv)
     check(r.returncode == 0, "mpop first run (%s)" % r.stderr.decode(errors="replace").strip())
-    check(same_messages(maildir_messages(maildir), MESSAGES),
+    check(same_messages(files_in(maildir, ("new", "cur")), MESSAGES),
           "mpop fetched every message byte for byte")
     check(sandbox.read_mbox() == make_mbox(), "keep on: mailbox untouched")
     r = run(argv)
-    check(r.returncode == 0 and len(maildir_messages(maildir)) == len(MESSAGES),
+    check(r.returncode == 0 and len(files_in(maildir, ("new", "cur"))) == len(MESSAGES),
           "mpop second run: nothing new fetched (UIDL)")
     sandbox.write_mbox(make_mbox(MESSAGES + [NEW_MESSAGE]))
     r = run(argv)
-    check(r.returncode == 0 and same_messages(maildir_messages(maildir),
+    check(r.returncode == 0 and same_messages(files_in(maildir, ("new", "cur")),
                                               MESSAGES + [NEW_MESSAGE]),
           "mpop third run: only the new message fetched")
-    r = run(["mpop", "--file=" + config, "--quiet", "--keep=off", "test"])
+    r = run(argv[:-1] + ["--keep=off", "test"])
     check(r.returncode == 0, "mpop --keep=off run")
     check(sandbox.read_mbox() == b"", "mpop deleted the fetched messages at QUIT")
     sandbox.write_mbox(make_mbox())
 
 
 def with_fetchmail(port, sandbox, work):
-    out = os.path.join(work, "fetchmail-out")
-    os.mkdir(out)
-    # One file per message, written by an MDA; --invisible: no Received header.
-    mda = "/bin/sh -c 'cat > $(mktemp %s/msg.XXXXXXXX)'" % out
-    rc = os.path.join(work, "fetchmailrc")
-    with open(rc, "w") as f:
-        f.write("set no syslog\npoll 127.0.0.1 protocol pop3 port %d uidl\n"
-                "  user alice password %s keep no stripcr sslproto '' no sslcertck\n" % (port, PASSWORD))
-    os.chmod(rc, 0o600)
-    env = dict(os.environ, FETCHMAILHOME=work, HOME=work)
-    argv = ["fetchmail", "-f", rc, "--invisible", "--norewrite", "--nosoftbounce",
-            "--mda", mda, "--pidfile", os.path.join(work, "fetchmail.pid")]
+    argv, env, out = fetchmail_setup(port, work)
 
     def fetched():
-        got = []
-        for name in sorted(os.listdir(out)):
-            with open(os.path.join(out, name), "rb") as f:
-                got.append(f.read())
-        return got
+        return files_in(out)
 
     r = run(argv, env=env)
     err = (r.stdout + r.stderr).decode(errors="replace").strip().replace("\n", " | ")

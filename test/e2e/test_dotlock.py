@@ -8,7 +8,6 @@ which the user cannot write to, so the setgid dotlockfile takes the lock."""
 import grp
 import os
 import select
-import shutil
 import subprocess
 import sys
 

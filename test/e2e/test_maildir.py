@@ -14,7 +14,7 @@ import sys
 import tempfile
 
 from e2e_common import (MESSAGES, PASSWORD, WAIT, Conn, Daemon, binary_from_argv, check,
-                        decode_retr, fail, make_mbox, process_models)
+                        decode_retr, fetchmail_setup, files_in, make_mbox, mpop_setup, process_models)
 import temp_account
 
 
@@ -104,57 +104,24 @@ def with_curl(port, files):
         check(r.returncode == 0 and r.stdout == wire(data), "curl RETR %d byte for byte" % i)
 
 
-def fetched_dir(d):
-    got = []
-    for sub in ("new", "cur", ""):
-        p = os.path.join(d, sub)
-        if not os.path.isdir(p):
-            continue
-        for n in sorted(os.listdir(p)):
-            if os.path.isfile(os.path.join(p, n)):
-                with open(os.path.join(p, n), "rb") as f:
-                    got.append(f.read())
-    return sorted(got)
-
-
 def with_fetchmail(port, files, work):
-    out = os.path.join(work, "fetchmail-out")
-    os.mkdir(out)
-    mda = "/bin/sh -c 'cat > $(mktemp %s/msg.XXXXXXXX)'" % out
-    rc = os.path.join(work, "fetchmailrc")
-    with open(rc, "w") as f:
-        f.write("set no syslog\npoll 127.0.0.1 protocol pop3 port %d uidl\n"
-                "  user alice password %s keep no stripcr sslproto '' no sslcertck\n" % (port, PASSWORD))
-    os.chmod(rc, 0o600)
-    env = dict(os.environ, FETCHMAILHOME=work, HOME=work)
-    argv = ["fetchmail", "-f", rc, "--invisible", "--norewrite", "--nosoftbounce", "--mda", mda,
-            "--pidfile", os.path.join(work, "fetchmail.pid")]
+    argv, env, out = fetchmail_setup(port, work)
     r = subprocess.run(argv, capture_output=True, timeout=WAIT * 2, env=env)
     check(r.returncode == 0, "fetchmail first run (%s)" % (r.stdout + r.stderr).decode(errors="replace").strip())
-    check(fetched_dir(out) == sorted(wire(d) for _, _, d in files), "fetchmail fetched every message byte for byte")
+    check(files_in(out) == sorted(wire(d) for _, _, d in files), "fetchmail fetched every message byte for byte")
     r = subprocess.run(argv, capture_output=True, timeout=WAIT * 2, env=env)
-    check(r.returncode == 1 and len(fetched_dir(out)) == len(files), "fetchmail second run: nothing new (UIDL)")
+    check(r.returncode == 1 and len(files_in(out)) == len(files), "fetchmail second run: nothing new (UIDL)")
 
 
 def with_mpop(port, files, work, maildir):
-    target = os.path.join(work, "mpop-maildir")
-    for sub in ("", "new", "cur", "tmp"):
-        os.makedirs(os.path.join(target, sub), exist_ok=True)
-    config = os.path.join(work, "mpoprc")
-    with open(config, "w") as f:
-        f.write("account test\nhost 127.0.0.1\nport %d\nuser alice\npassword %s\nauth user\n"
-                "tls off\ndelivery maildir %s\nkeep on\nonly_new on\nreceived_header off\n"
-                "uidls_file %s\ntimeout %d\n"
-                % (port, PASSWORD, target, os.path.join(work, "mpop-uidls"), int(WAIT)))
-    os.chmod(config, 0o600)
-    argv = ["mpop", "--file=" + config, "--quiet", "test"]
+    argv, target = mpop_setup(port, work)
     r = subprocess.run(argv, capture_output=True, timeout=WAIT * 2)
     check(r.returncode == 0, "mpop first run (%s)" % r.stderr.decode(errors="replace").strip())
-    check(fetched_dir(target) == sorted(lf(d) for _, _, d in files), "mpop fetched every message byte for byte")
+    fetched = files_in(target, ("new", "cur"))
+    check(fetched == sorted(lf(d) for _, _, d in files), "mpop fetched every message byte for byte")
     r = subprocess.run(argv, capture_output=True, timeout=WAIT * 2)
-    check(r.returncode == 0 and len(fetched_dir(target)) == len(files), "mpop second run: nothing new (UIDL)")
-    r = subprocess.run(["mpop", "--file=" + config, "--quiet", "--keep=off", "test"], capture_output=True,
-                       timeout=WAIT * 2)
+    check(r.returncode == 0 and files_in(target, ("new", "cur")) == fetched, "mpop second run: nothing new (UIDL)")
+    r = subprocess.run(argv[:-1] + ["--keep=off", "test"], capture_output=True, timeout=WAIT * 2)
     check(r.returncode == 0, "mpop --keep=off")
     check(names(maildir) == {"new": ["1700000000.dir"], "cur": []}, "QUIT unlinked every deleted file")
     with open(os.path.join(maildir, "maildirsize")) as f:

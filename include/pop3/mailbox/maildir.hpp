@@ -329,10 +329,17 @@ class MaildirMailbox {
     names_.shrink_to_fit();
   }
 
-  void add_entry(std::string_view name, bool in_cur) {
+  // Keeps `name` in names_; returns its offset there.
+  std::uint32_t append_name(std::string_view name) {
     if (names_.size() > UINT32_MAX - name.size()) throw std::bad_alloc();
-    table_.push_back(Entry{static_cast<std::uint32_t>(names_.size()), static_cast<std::uint16_t>(name.size()), in_cur, 0});
+    const auto offset = static_cast<std::uint32_t>(names_.size());
     names_.append(name);
+    return offset;
+  }
+
+  void add_entry(std::string_view name, bool in_cur) {
+    table_.push_back(Entry{0, static_cast<std::uint16_t>(name.size()), in_cur, 0});
+    table_.back().name_offset = append_name(name);
   }
 
   // Adds the messages of cur/ or new/. A missing directory holds none.
@@ -498,14 +505,12 @@ class MaildirMailbox {
       if (name.starts_with(base) && (name.size() == base.size() || name[base.size()] == ':') &&
           (name_of(e) != name || !e.in_cur)) {
         try {
-          add_entry(name, true);
+          e.name_offset = append_name(name);  // the table is not touched: `e` is one of its entries
         } catch (const std::bad_alloc&) {
           break;
         }
-        e.name_offset = table_.back().name_offset;
-        e.name_length = table_.back().name_length;
+        e.name_length = static_cast<std::uint16_t>(name.size());
         e.in_cur = true;
-        table_.pop_back();
         found = true;
         break;
       }
