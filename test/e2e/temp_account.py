@@ -42,7 +42,7 @@ class TempAccount:
     def __init__(self, prefix):
         for tool in ("useradd", "userdel", "chpasswd", "chage", "usermod"):
             if shutil.which(tool) is None:
-                skip("%s(8) is needed (apt-get install passwd)" % tool)
+                unavailable("%s(8) is needed (apt-get install passwd)" % tool)
         self.name = "%s%d" % (prefix, os.getpid() % 100000)
         self.password = "pw-" + secrets.token_hex(12)
         self.dir = tempfile.mkdtemp(prefix="popa3d-e2e-account-")
