@@ -136,6 +136,9 @@ def private_scalar(key):
 def copies_in_memory(pid, secret):
     """How often `secret` occurs in the memory of `pid`, in either byte order (OpenSSL keeps a
     BIGNUM's bytes little-endian, a DER encoding big-endian)."""
+    # Read in 1 MiB pieces that overlap by less than the secret, so that none is missed at a
+    # seam or counted twice; mappings of 1 GiB and more are a sanitizer's shadow memory, not heap.
+    piece, overlap = 1 << 20, len(secret) - 1
     count = 0
     with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/mem" % pid, "rb", 0) as mem:
         for line in maps:
@@ -143,12 +146,17 @@ def copies_in_memory(pid, secret):
             if "r" not in fields[1] or (len(fields) > 5 and fields[5] in ("[vvar]", "[vsyscall]")):
                 continue
             start, end = (int(x, 16) for x in fields[0].split("-"))
-            try:
-                mem.seek(start)
-                data = mem.read(end - start)
-            except (OSError, ValueError):
+            if end - start >= 1 << 30:
                 continue
-            count += data.count(secret) + data.count(secret[::-1])
+            offset = start
+            while offset < end:
+                try:
+                    mem.seek(offset)
+                    data = mem.read(min(piece + overlap, end - offset))
+                except (OSError, ValueError):
+                    break
+                count += data.count(secret) + data.count(secret[::-1])
+                offset += piece
     return count
 
 
