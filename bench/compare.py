@@ -818,6 +818,7 @@ class Bench:
         a users file, in one process)."""
         d = os.path.join(self.work, "tls")
         os.makedirs(d, exist_ok=True)
+        os.chmod(self.work, 0o755)  # the daemon run as the account must reach its key and users file
         os.chmod(d, 0o755)
         f = Result()
         f.cert, f.root_key, f.user_key = (os.path.join(d, n) for n in ("cert.pem", "key-root.pem", "key-user.pem"))
@@ -850,8 +851,13 @@ class Bench:
         if only in (None, "relay"):
             daemons["relay"] = TlsDaemon(ours, [], 1995, files.cert, files.root_key, ["--chroot", CHROOT])
         if only in (None, "one process"):
-            daemons["one process"] = TlsDaemon(ours, files.user_prefix, 2995, files.cert, files.user_key,
-                                               ["--users-file", files.users])
+            try:
+                daemons["one process"] = TlsDaemon(ours, files.user_prefix, 2995, files.cert, files.user_key,
+                                                   ["--users-file", files.users])
+            except RuntimeError:
+                for d in daemons.values():  # or the relay daemon would outlive this run
+                    d.stop()
+                raise
         return daemons
 
     def tls_floor(self, files, stream):
