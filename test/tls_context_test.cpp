@@ -1,5 +1,6 @@
 // Tests of pop3/transport/tls_context.hpp: the startup checks of the key file, and what a
-// client can and cannot get from the context (old protocols, CBC ciphers, renegotiation),
+// client can and cannot get from the context (old protocols, CBC ciphers, renegotiation,
+// compression),
 // with OpenSSL clients over a socket pair.
 #define BOOST_TEST_MODULE tls_context
 #include <boost/test/unit_test.hpp>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <functional>
 #include <string>
@@ -163,30 +165,66 @@ BOOST_FIXTURE_TEST_CASE(tls_1_2_without_ecdhe_and_aead_is_refused, Certificates)
 }
 
 // A TLS 1.2 client asks for a new handshake in the middle of the session: the server does not
-// take part, and the session's own bytes still flow.
+// take part, and the session's own bytes still flow. A client that also allows the unsafe
+// legacy kind (as s_client -legacy_renegotiation) gets no further.
 BOOST_FIXTURE_TEST_CASE(renegotiation_is_refused, Certificates) {
   std::string error;
   const auto context = make(cert.cert_file, cert.key_file, error);
   BOOST_REQUIRE(context);
+  BOOST_TEST((SSL_CTX_get_options(context->get()) & SSL_OP_NO_RENEGOTIATION) != 0u);
+  for (const std::uint64_t legacy : {std::uint64_t{0}, std::uint64_t{SSL_OP_ALLOW_UNSAFE_LEGACY_RENEGOTIATION}}) {
+    int fds[2];
+    BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
+    pop3::OpenSslTransport io{pop3::FdTransport{fds[0], fds[0], 10s}, *context};
+    bool renegotiated = true;
+    std::thread client_thread([&] {
+      pop3::test::TlsClient client{fds[1], [&](SSL_CTX* ctx) {
+        SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);
+        SSL_CTX_set_options(ctx, legacy);
+      }};
+      if (!client.handshake()) return;
+      renegotiated = SSL_renegotiate(client.ssl()) == 1 && client.handshake();
+      ::shutdown(fds[1], SHUT_RDWR);
+    });
+    std::error_code ec;
+    io.start_tls({}, ec);
+    BOOST_REQUIRE(!ec);
+    std::array<char, 64> buf{};
+    // The server reads the client's renegotiation request here and declines it; the client
+    // then gives up on the connection.
+    BOOST_TEST(io.read_some(buf, ec) == 0u);
+    client_thread.join();
+    ::close(fds[0]);
+    ::close(fds[1]);
+    BOOST_TEST(!renegotiated, "legacy options " << legacy);
+  }
+}
+
+// TLS compression (CRIME) is never used, even with a client that offers it: the context says
+// so itself rather than relying on the library's build (Debian's OpenSSL has no zlib, so the
+// handshake alone could not tell).
+BOOST_FIXTURE_TEST_CASE(compression_is_never_negotiated, Certificates) {
+  std::string error;
+  const auto context = make(cert.cert_file, cert.key_file, error);
+  BOOST_REQUIRE(context);
+  BOOST_TEST((SSL_CTX_get_options(context->get()) & SSL_OP_NO_COMPRESSION) != 0u);
   int fds[2];
   BOOST_REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0);
   pop3::OpenSslTransport io{pop3::FdTransport{fds[0], fds[0], 10s}, *context};
-  bool renegotiated = true;
   std::thread client_thread([&] {
-    pop3::test::TlsClient client{fds[1], [](SSL_CTX* ctx) { SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION); }};
-    if (!client.handshake()) return;
-    renegotiated = SSL_renegotiate(client.ssl()) == 1 && client.handshake();
+    pop3::test::TlsClient client{fds[1], [](SSL_CTX* ctx) {
+      SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION);  // TLS 1.3 has no compression at all
+      SSL_CTX_set_security_level(ctx, 0);
+      SSL_CTX_clear_options(ctx, SSL_OP_NO_COMPRESSION);
+    }};
+    (void)client.handshake();
     ::shutdown(fds[1], SHUT_RDWR);
   });
   std::error_code ec;
   io.start_tls({}, ec);
-  BOOST_REQUIRE(!ec);
-  std::array<char, 64> buf{};
-  // The server reads the client's renegotiation request here and declines it; the client
-  // then gives up on the connection.
-  BOOST_TEST(io.read_some(buf, ec) == 0u);
   client_thread.join();
+  BOOST_REQUIRE(!ec);
+  BOOST_TEST(SSL_get_current_compression(io.native_handle()) == nullptr);
   ::close(fds[0]);
   ::close(fds[1]);
-  BOOST_TEST(!renegotiated);
 }

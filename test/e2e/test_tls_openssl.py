@@ -2,7 +2,8 @@
 """What the daemon's TLS accepts, probed with openssl s_client on the
 implicit-TLS port, in each process model, with a test CA made at test time:
 TLS 1.3, and TLS 1.2 with ECDHE and an AEAD cipher, are accepted; TLS 1.1 and a
-CBC-only cipher list are refused, as is a client's renegotiation under TLS 1.2.
+CBC-only cipher list are refused, as is a client's renegotiation under TLS 1.2
+(also with s_client -legacy_renegotiation).
 Each refusal has a control: the same s_client command against `openssl
 s_server` configured to allow it succeeds, so that a refusal is the daemon's,
 not the client's (OpenSSL 3 clients refuse TLS 1.1 at security level 1)."""
@@ -102,14 +103,15 @@ class Control:
         self.server.stop()
 
 
-def renegotiate(certs, port, greeting, after):
+def renegotiate(certs, port, greeting, after, *extra):
     """s_client under TLS 1.2 waits for `greeting`, asks to renegotiate ("R"), then sends
     `after`: whether it asked, whether the renegotiation was refused, its exit status and
     its output from the renegotiation on. With a greeting (a POP3 server, which closes after
     QUIT) the client's input stays open until it exits; else it is closed after `after`.
     (Not -ign_eof, under which s_client sends "R" as data.)"""
     client = Interactive(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port, "-CAfile",
-                          certs.ca, "-servername", HOST, "-verify_return_error", "-tls1_2"])
+                          certs.ca, "-servername", HOST, "-verify_return_error", "-tls1_2"]
+                         + list(extra))
     if not client.wait_for("Verify return code: 0"):
         client.stop()
         fail("s_client: no handshake: %s" % client.out.decode(errors="replace"))
@@ -156,10 +158,12 @@ def main():
                 check(asked and not refused and status == 0 and b"hello" in c.server.out,
                       "control: s_client renegotiates under TLS 1.2 with openssl s_server "
                       "-client_renegotiation")
-            asked, refused, status, out = renegotiate(certs, ports.tls, "+OK", "QUIT\n")
-            print("   " + out.strip().replace("\n", "\n   "))
-            check(asked and refused and status != 0 and "+OK" not in out,
-                  "renegotiation under TLS 1.2 refused, the session ends (QUIT unanswered)")
+            for extra, what in (([], "renegotiation"),
+                                (["-legacy_renegotiation"], "renegotiation by a client allowing the legacy kind")):
+                asked, refused, status, out = renegotiate(certs, ports.tls, "+OK", "QUIT\n", *extra)
+                print("   " + out.strip().replace("\n", "\n   "))
+                check(asked and refused and status != 0 and "+OK" not in out,
+                      "%s under TLS 1.2 refused, the session ends (QUIT unanswered)" % what)
 
             ok, out = s_client(certs, ports.tls)
             check(ok, "the daemon still accepts a good handshake afterwards")

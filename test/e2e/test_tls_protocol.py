@@ -13,7 +13,9 @@ made at test time:
   injection, CVE-2011-0411) gets no answer to the CAPA, neither before the
   handshake nor after it; garbage instead of a ClientHello (on the TLS port,
   and after STLS) gets no plaintext reply and is logged with the peer
-  address; --timeout applies while the server waits for the ClientHello."""
+  address; --timeout applies while the server waits for the ClientHello
+  (inetd mode, and -D: nothing on the TLS port, half a ClientHello, nothing
+  after STLS)."""
 
 import base64
 import os
@@ -21,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 from e2e_common import (MESSAGES, PASSWORD, WAIT, Conn, Inetd, binary_from_argv, check,
                         crlf_size, decode_retr, fail, make_mbox)
@@ -188,6 +191,38 @@ def garbage(daemon, ports):
               "garbage %s: the failed handshake is logged with the peer address" % what)
 
 
+def silent_clients(argv, certs):
+    """-D with --timeout 1: a client that connects to the TLS port and sends nothing, one that
+    stops in the middle of its ClientHello, and one that says STLS and then nothing are each
+    dropped (the idle timeout bounds the handshake), with no plaintext byte and a log line.
+    All three wait at once; each wait is bounded."""
+    daemon, ports = start_tls_daemon(argv, certs, ["--timeout", "1"])
+    try:
+        silent = Conn.tcp(ports.tls)
+        partial = Conn.tcp(ports.tls)
+        partial.send(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # a ClientHello's first bytes
+        after_stls = Conn.tcp(ports.plain)
+        check(after_stls.line().startswith(b"+OK") and after_stls.cmd("STLS").startswith(b"+OK"),
+              "silent after STLS: greeting, STLS +OK")
+        for what, conn in (("no ClientHello on the TLS port", silent),
+                           ("half a ClientHello on the TLS port", partial),
+                           ("nothing after STLS", after_stls)):
+            out, eof = conn.rest()
+            check(eof and out == b"", "--timeout 1, %s: closed with no bytes (%r)" % (what, out[:80]))
+            conn.close()
+        deadline = time.monotonic() + WAIT
+        timeouts = []
+        while len(timeouts) < 3 and time.monotonic() < deadline:
+            timeouts = [l for l in daemon.log_text().splitlines()
+                        if "handshake" in l.lower() and "timeout" in l.lower() and "127.0.0.1" in l]
+            time.sleep(0.05)
+        print("   log: " + " | ".join(timeouts))
+        check(len(timeouts) == 3, "--timeout 1: each of the three logged as a handshake timeout with the address")
+        check(daemon.stop() == 0, "daemon exits 0 on SIGTERM")
+    finally:
+        daemon.stop()
+
+
 def main():
     binary = binary_from_argv()
     for label, sandbox, argv, certs in tls_process_models(binary):
@@ -203,6 +238,7 @@ def main():
             injection(ports.plain, certs)
             garbage(daemon, ports)
             check(daemon.stop() == 0, "daemon exits 0 on SIGTERM")
+            silent_clients(argv, certs)
         finally:
             if daemon is not None:
                 daemon.stop()
