@@ -44,6 +44,7 @@
 #include "pop3/mailbox/maildir.hpp"
 #include "pop3/mailbox/mbox.hpp"
 #include "pop3/mailbox/mbox_scan.hpp"
+#include "pop3/mailbox/mbox_separator.hpp"
 #include "pop3/protocol/reply.hpp"
 #include "pop3/server.hpp"
 #include "pop3/transport/fd.hpp"
@@ -214,6 +215,29 @@ void BM_lf_count_floor_memchr(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * messages()));
 }
 BENCHMARK(BM_lf_count_floor_memchr)->Name("BM_lf_count_floor/memchr")->Unit(benchmark::kMillisecond);
+
+// The hot loop of the scan alone, in each version this CPU runs (mailbox/mbox_separator.hpp),
+// across the whole file: every "\n\nFrom " found and every LF counted, against the floors above.
+void BM_find_separator(benchmark::State& state, pop3::detail::SeparatorFinder find) {
+  const std::string& bytes = mailbox_bytes();
+  const char* const end = bytes.data() + bytes.size();
+  const auto all_lfs = static_cast<std::uint64_t>(std::count(bytes.begin(), bytes.end(), '\n'));
+  for (auto _ : state) {
+    std::uint64_t lfs = 0;
+    std::uint64_t separators = 0;
+    for (const char* p = bytes.data();;) {
+      const char* const k = find(p, end, lfs);
+      if (k == end) break;
+      ++separators;
+      p = k + 2;   // the LF at k + 1 is the blank line's, skipped with it
+    }
+    if (lfs + separators != all_lfs || separators + 1 != messages()) {
+      fail(state, "find_separator missed LFs or separators");
+      break;
+    }
+  }
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * bytes.size()));
+}
 
 // The same LF count over the mailbox file, as a session must get at it: through a fresh
 // mapping of the whole file, or with pread() into one reused page-aligned 256 KiB buffer (as
@@ -786,6 +810,9 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::AddCustomContext("mailbox_messages", std::to_string(messages()));
+  for (const auto& finder : pop3::detail::separator_finders())
+    benchmark::RegisterBenchmark(("BM_find_separator/" + std::string(finder.name)).c_str(), BM_find_separator, finder.find)
+        ->Unit(benchmark::kMillisecond);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return g_failed ? 1 : 0;

@@ -2,7 +2,8 @@
 // MboxMailbox reads the file, against scan_mbox over the whole buffer: the same status and
 // the same table, and every promise of feed() kept (mailbox/mbox_scan.hpp). Then the same
 // bytes as a file (a memfd) through both byte sources (mailbox/mbox_source.hpp), fed to the
-// scanner as MboxMailbox feeds it: the same table again.
+// scanner as MboxMailbox feeds it: the same table again. And each version of the separator
+// search gives the reference version's answers on the same bytes.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "fuzz_input.hpp"
 #include "pop3/digest/md5.hpp"
 #include "pop3/mailbox/mbox_scan.hpp"
+#include "pop3/mailbox/mbox_separator.hpp"
 #include "pop3/mailbox/mbox_source.hpp"
 
 namespace {
@@ -74,6 +76,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto d = bytes.substr(m.data_offset, m.data_length);
     const auto lines = static_cast<std::uint64_t>(std::count(d.begin(), d.end(), '\n'));
     POP3_FUZZ_CHECK(m.size == m.data_length + lines + (!d.empty() && d.back() != '\n'));
+  }
+
+  // Every version of the body scan's separator search against the reference, from each
+  // separator found on (mailbox/mbox_separator.hpp).
+  const auto finders = pop3::detail::separator_finders();
+  for (const char *p = bytes.data(), *const end = p + bytes.size(); p != end;) {
+    std::uint64_t lfs = 0;
+    const char* const k = finders[0].find(p, end, lfs);
+    for (std::size_t f = 1; f < finders.size(); ++f) {
+      std::uint64_t other_lfs = 0;
+      POP3_FUZZ_CHECK(finders[f].find(p, end, other_lfs) == k && other_lfs == lfs);
+    }
+    p = k == end ? end : k + 1;
   }
 
   Table table;

@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <array>
-#include <bit>
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
@@ -23,6 +22,7 @@
 #include <vector>
 
 #include "pop3/concepts.hpp"
+#include "pop3/mailbox/mbox_separator.hpp"
 
 namespace pop3 {
 
@@ -44,19 +44,6 @@ enum class ScanStatus {
 
 namespace detail {
 
-// GCC and Clang vector extensions: SSE2 on x86-64, NEON on ARM, no intrinsics.
-#if defined(__GNUC__)
-typedef unsigned char ScanBytes16 __attribute__((vector_size(16)));
-typedef signed char ScanMask16 __attribute__((vector_size(16)));
-typedef std::uint64_t ScanWords16 __attribute__((vector_size(16)));
-
-inline ScanBytes16 scan_load16(const char* p) noexcept {
-  ScanBytes16 v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-#endif
-
 // Spec 9.2: a separator line begins with the five bytes "From " (capital F, then a space).
 inline bool starts_with_from(const char* p, const char* end) noexcept {
   return end - p >= 5 && std::memcmp(p, "From ", 5) == 0;
@@ -73,55 +60,6 @@ inline bool from_undecided(const char* p, const char* end, bool at_eof) noexcept
 inline const char* find_lf(const char* p, const char* end) noexcept {
   if (p == end) return nullptr;   // memchr must not be given the null data of an empty view
   return static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
-}
-
-// Finds the first `k` in [first, end) where a blank line follows an LF and a "From " line
-// follows that blank line: k[0] == '\n', k[1] == '\n', "From " at k + 2. Returns `end` if
-// there is none. Adds to `lfs` the number of LFs in [first, k + 1), or in [first, end).
-// This is the hot loop of the scan: message bodies are crossed 32 bytes at a time, counting
-// LFs and looking for "\n\nF" in the same pass, instead of one memchr per line.
-inline const char* find_separator(const char* first, const char* end, std::uint64_t& lfs) noexcept {
-  const char* p = first;
-  std::uint64_t count = 0;
-#if defined(__GNUC__)
-  // Each 32-byte step reads up to p + 33 (the "\n\nF" test of the two bytes after each one).
-  while (end - p >= 34) {
-    // Per-lane LF counters; at most 2 per step, so 127 steps cannot wrap a byte.
-    ScanMask16 acc{};
-    for (int step = 0; step < 127 && end - p >= 34; ++step, p += 32) {
-      const ScanMask16 lf0 = scan_load16(p) == '\n';
-      const ScanMask16 lf1 = scan_load16(p + 16) == '\n';
-      // A blank line followed by an 'F': rare in bodies, unlike blank lines alone.
-      const ScanMask16 hits = (lf0 & (scan_load16(p + 1) == '\n') & (scan_load16(p + 2) == 'F')) |
-                              (lf1 & (scan_load16(p + 17) == '\n') & (scan_load16(p + 18) == 'F'));
-      const auto any = std::bit_cast<ScanWords16>(hits);
-      if ((any[0] | any[1]) != 0) {
-        // Check each one for the rest of "From ".
-        for (const char* k = p; k < p + 32; ++k) {
-          if (k[0] == '\n' && k[1] == '\n' && starts_with_from(k + 2, end)) {
-            for (int lane = 0; lane < 16; ++lane) count += static_cast<unsigned char>(acc[lane]);
-            count += static_cast<std::uint64_t>(std::count(p, k + 1, '\n'));
-            lfs += count;
-            return k;
-          }
-        }
-      }
-      acc -= lf0;   // a match is -1
-      acc -= lf1;
-    }
-    for (int lane = 0; lane < 16; ++lane) count += static_cast<unsigned char>(acc[lane]);
-  }
-#endif
-  for (; p != end; ++p) {
-    if (*p != '\n') continue;
-    ++count;
-    if (end - p >= 7 && p[1] == '\n' && std::memcmp(p + 2, "From ", 5) == 0) {
-      lfs += count;
-      return p;
-    }
-  }
-  lfs += count;
-  return end;
 }
 
 // ASCII-only case folding, as strncasecmp() in the C locale that popa3d runs in.
