@@ -56,6 +56,11 @@ mkdir -p "$build/corpus/maildir_fuzz"
 printf '\x30maildir:%%h/Maildir/%%u1700000001.M1P2.host,S=28,W=31:2,FSalice/home/alice\r\nline\r' \
   >"$build/corpus/maildir_fuzz/seed-dovecot"
 
+mkdir -p "$build/corpus/proxy_header_fuzz"
+printf '\x30PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\nUSER x\r\n' >"$build/corpus/proxy_header_fuzz/seed-v1"
+printf '\x30\r\n\r\n\0\r\nQUIT\n\x21\x11\0\x13\xc0\xa8\0\x01\xc0\xa8\0\x0b\xdc\x04\x01\xbb\x01\0\x04pop3USER x\r\n' \
+  >"$build/corpus/proxy_header_fuzz/seed-v2"
+
 targets=("$@")
 if ((${#targets[@]} == 0)); then
   targets=()
@@ -65,7 +70,7 @@ mkdir -p "$build/artifacts"
 for t in "${targets[@]}"; do
   # Session and line input longer than a few lines' worth explores nothing new, only slower.
   case $t in
-    line_fuzz | session_fuzz | handoff_fuzz | sasl_fuzz | journal_fuzz | maildir_fuzz) max_len=4096 ;;
+    line_fuzz | session_fuzz | handoff_fuzz | sasl_fuzz | journal_fuzz | maildir_fuzz | proxy_header_fuzz) max_len=4096 ;;
     users_file_fuzz) max_len=16384 ;;  # its reference is quadratic
     mbox_scan_fuzz) max_len=8192 ;;   # windows of up to 300 bytes: larger files only repeat them
     *) max_len=65536 ;;

@@ -28,6 +28,7 @@
 #include "pop3/mailbox/mbox_journal_dir.hpp"
 #include "pop3/posix/listener.hpp"
 #include "pop3/posix/privsep.hpp"
+#include "pop3/posix/proxy_reader.hpp"
 #include "pop3/posix/syslog.hpp"
 #include "pop3/posix/tls_relay.hpp"
 #include "pop3/server.hpp"
@@ -99,6 +100,27 @@ std::string client_address(int fd) {
   if (::getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &length) != 0) return {};
   if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6) return {};
   return pop3::posix::detail::listener::describe_peer(ss).text;
+}
+
+// inetd mode: when the client on descriptor 0 is a proxy --proxy-from lists, its PROXY header
+// is read (within proxy_header_timeout) and `peer` becomes the client's address. false: no
+// valid header (logged, but for a TCP health check); the connection gets no reply.
+bool take_proxy_header(const pop3::posix::CidrList& proxies, const pop3::LogSink& log, std::string& peer) {
+  sockaddr_storage ss{};
+  socklen_t length = sizeof ss;
+  if (proxies.empty() || ::getpeername(0, reinterpret_cast<sockaddr*>(&ss), &length) != 0 || !proxies.contains(ss)) {
+    return true;
+  }
+  pop3::posix::ProxyHeaderReader reader;
+  const pop3::posix::ProxyStep step = pop3::posix::read_proxy_header(0, pop3::posix::proxy_header_timeout, reader);
+  if (step == pop3::posix::ProxyStep::complete) {
+    peer = pop3::posix::detail::listener::describe_peer(pop3::posix::proxied_peer(reader.header(), ss)).text;
+    return true;
+  }
+  if (const std::string why = pop3::posix::proxy_failure(step, reader); !why.empty()) {
+    log(pop3::LogPriority::notice, peer + why);
+  }
+  return false;
 }
 
 // pop3::Popa3d with the Auth policy that --auth chose and the Mailbox policy of --mailbox, over
@@ -381,7 +403,11 @@ int main(int argc, char** argv) {
                      : pop3::posix::run_unprivileged_session(server, log, failure_delay, tls);
     };
 
-    if (!config.daemon) return session(0, 1, client_address(0), config.tls_implicit);
+    if (!config.daemon) {
+      std::string peer = client_address(0);
+      if (!take_proxy_header(config.listener.proxy_from, log, peer)) return 0;
+      return session(0, 1, peer, config.tls_implicit);
+    }
 
     if (!privsep) {
       log(pop3::LogPriority::notice, "Not started as root: no privilege separation, every session runs as this user");

@@ -53,7 +53,8 @@ struct Config {
   bool pam = false;         // --auth pam; otherwise crypt(3)
   std::string users_file;   // empty: the system's accounts
   std::chrono::seconds idle_timeout = pop3::FdTransport::default_idle_timeout;  // the transport's
-  pop3::posix::ListenerOptions listener;  // addresses, port, max_sessions, max_per_source, foreground
+  pop3::posix::ListenerOptions listener;  // addresses, port, max_sessions, max_per_source, foreground,
+                                          // proxy_from (both modes)
   pop3::posix::PrivsepOptions privsep;    // user, chroot_dir, failure_delay
   pop3::PamOptions pam_options;           // service, confdir
   pop3::MailboxLocator mailbox_locator;   // spool, mailbox (a template)
@@ -330,6 +331,16 @@ inline constexpr std::array options{
              return std::vector<std::string>{c.journal.durability == pop3::MboxDurability::full ? "full" : "process"};
            },
            ""},
+    Option{"proxy-from", 0, "CIDR[,CIDR...]", Scope::any, false, true,
+           "connections from these networks begin with a PROXY protocol header (v1 or v2)",
+           [](Config& c, std::string_view v) {
+             std::string why;
+             std::optional<pop3::posix::CidrList> list = pop3::posix::CidrList::parse(v, why);
+             if (!list) return ": " + why;
+             c.listener.proxy_from = std::move(*list);
+             return std::string();
+           },
+           [](const Config& c) { return detail::show_string(c.listener.proxy_from.text()); }, "no proxy"},
     // `unset`: what is read without it.
     Option{"config", 0, "FILE", Scope::any, false, false, "read FILE instead of {}",
            [](Config& c, std::string_view v) {

@@ -12,6 +12,9 @@
 //
 // With `tls_port` set, each address also gets a socket on that port, whose sessions are told
 // to start with the TLS handshake (Connection::implicit_tls); the limits count both kinds.
+// With `proxy_from` set, a connection from a listed proxy waits in the poll set (never in a
+// blocking read) until its PROXY header is in, at most proxy_header_timeout and at most
+// max_sessions of them at once; only then are the limits applied, to the client's address.
 #pragma once
 
 #include <arpa/inet.h>
@@ -33,6 +36,7 @@
 #include <cstring>
 #include <exception>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -41,6 +45,8 @@
 
 #include "pop3/detail/unique_fd.hpp"
 #include "pop3/log.hpp"
+#include "pop3/posix/cidr_list.hpp"
+#include "pop3/posix/proxy_reader.hpp"
 
 namespace pop3::posix {
 
@@ -67,6 +73,10 @@ struct ListenerOptions {
   // sessions inherit can be brought up to date first (CryptAuth::refresh re-reads a changed
   // users file once here, not once in every session).
   std::function<void()> before_fork;
+  // Connections from these networks must begin with a PROXY protocol header within
+  // proxy_header_timeout; their sessions and limits are the header's client address (LOCAL,
+  // a health check: the proxy's). Connections from elsewhere are served as ever.
+  CidrList proxy_from;
 };
 
 // One accepted connection, as a session is given it.
@@ -135,6 +145,15 @@ struct Slot {
   std::optional<std::chrono::steady_clock::time_point> start;  // when the last session began
   std::optional<std::chrono::steady_clock::time_point> logged;  // last per-source log line
   PeerKey peer;
+};
+
+// A connection from a listed proxy whose PROXY header is not all in yet.
+struct PendingProxy {
+  pop3::detail::UniqueFd fd;
+  sockaddr_storage proxy{};
+  bool implicit_tls = false;
+  std::chrono::steady_clock::time_point deadline;
+  std::unique_ptr<ProxyHeaderReader> reader = std::make_unique<ProxyHeaderReader>();
 };
 
 inline std::string errno_text(int err) { return std::strerror(err); }
@@ -309,6 +328,7 @@ inline int run(const ListenerOptions& options, const std::function<int(const Con
 
   std::vector<Slot> slots(options.max_sessions);
   std::optional<Clock::time_point> global_logged;
+  std::vector<PendingProxy> pending;  // at most max_sessions
 
   const auto reap = [&] {
     // Bounded: each iteration collects one child, and there are at most max_sessions.
@@ -367,6 +387,7 @@ inline int run(const ListenerOptions& options, const std::function<int(const Con
       signal_read.reset();
       signal_write.reset();
       listeners.clear();
+      pending.clear();
       SignalGuard::unblock(old_mask);
       int status = 1;
       try {
@@ -392,19 +413,73 @@ inline int run(const ListenerOptions& options, const std::function<int(const Con
     SignalGuard::unblock(old_mask);
   };
 
+  // One round for each pending proxy connection that poll() found readable, or whose time
+  // is up: its session starts, or it is closed, or it waits on.
+  const auto serve_pending = [&](const std::vector<pollfd>& polled, std::size_t first) {
+    const Clock::time_point now = Clock::now();
+    std::size_t kept = 0;
+    for (std::size_t k = 0; k < pending.size(); ++k) {
+      PendingProxy& p = pending[k];
+      const bool ready = first + k < polled.size() && (polled[first + k].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+      bool done = false;
+      if (ready) {
+        const ProxyStep step = p.reader->step(p.fd.get());
+        done = step != ProxyStep::need_more;
+        if (step == ProxyStep::complete) {
+          reap();
+          handle(std::move(p.fd), proxied_peer(p.reader->header(), p.proxy), p.implicit_tls);
+        } else if (const std::string why = proxy_failure(step, *p.reader); done && !why.empty()) {
+          log_line(log, LogPriority::notice, describe_peer(p.proxy).text + why);
+        }
+      }
+      if (!done && now >= p.deadline) {
+        log_line(log, LogPriority::notice, describe_peer(p.proxy).text + proxy_failure(ProxyStep::need_more, *p.reader));
+        done = true;
+      }
+      if (!done) {
+        if (kept != k) pending[kept] = std::move(p);
+        ++kept;
+      }
+    }
+    pending.erase(pending.begin() + static_cast<std::ptrdiff_t>(kept), pending.end());
+  };
+
+  // A connection from a listed proxy waits for its header; any other is served now.
+  const auto accepted = [&](pop3::detail::UniqueFd fd, const sockaddr_storage& ss, bool implicit_tls) {
+    if (!options.proxy_from.contains(ss)) return handle(std::move(fd), ss, implicit_tls);
+    if (pending.size() >= options.max_sessions) {
+      const Clock::time_point now = Clock::now();
+      if (!global_logged || now - *global_logged >= options.min_delay) {
+        log_line(log, LogPriority::notice, describe_peer(ss).text + ": sessions limit reached");
+        global_logged = now;
+      }
+      return;
+    }
+    pending.push_back({std::move(fd), ss, implicit_tls, Clock::now() + proxy_header_timeout});
+  };
+
   std::vector<pollfd> pfds;
   pfds.reserve(listeners.size() + 1);
   pfds.push_back({signal_read.get(), POLLIN, 0});
   for (const pop3::detail::UniqueFd& fd : listeners) pfds.push_back({fd.get(), POLLIN, 0});
+  const std::size_t first_pending = pfds.size();
 
   bool stop = false;
   bool backoff = false;
   while (!stop) {
     // Out of descriptors or memory, a pending connection stays queued and would wake poll()
     // at once forever: watch only the signal pipe for a second instead.
+    pfds.resize(first_pending);
+    for (const PendingProxy& p : pending) pfds.push_back({p.fd.get(), POLLIN, 0});
     const nfds_t watched = backoff ? 1 : pfds.size();
     for (pollfd& p : pfds) p.revents = 0;  // entries not watched this round must read as idle
-    const int timeout_ms = backoff ? 1000 : -1;
+    int timeout_ms = backoff ? 1000 : -1;
+    for (const PendingProxy& p : pending) {
+      // Rounded up, so that the deadline has passed when poll() returns.
+      const auto left = std::chrono::ceil<std::chrono::milliseconds>(p.deadline - Clock::now()).count();
+      const int ms = left < 0 ? 0 : static_cast<int>(left);
+      if (timeout_ms < 0 || ms < timeout_ms) timeout_ms = ms;
+    }
     backoff = false;
     if (::poll(pfds.data(), watched, timeout_ms) < 0) {
       if (errno == EINTR) continue;
@@ -422,8 +497,9 @@ inline int run(const ListenerOptions& options, const std::function<int(const Con
     }
     reap();
     if (stop) break;
+    serve_pending(pfds, first_pending);
     // One accept per ready socket per wake-up keeps every socket served in turn.
-    for (std::size_t i = 1; i < pfds.size(); ++i) {
+    for (std::size_t i = 1; i < first_pending; ++i) {
       if (!(pfds[i].revents & POLLIN)) continue;
       sockaddr_storage ss{};
       socklen_t len = sizeof ss;
@@ -437,7 +513,7 @@ inline int run(const ListenerOptions& options, const std::function<int(const Con
         continue;
       }
       reap();
-      handle(std::move(fd), ss, i - 1 >= first_tls);
+      accepted(std::move(fd), ss, i - 1 >= first_tls);
     }
   }
 
