@@ -169,6 +169,7 @@ BOOST_AUTO_TEST_CASE(file_errors_name_file_and_line) {
   BOOST_TEST(file_error("timeout 2147484\n") == "f.conf:1: timeout: not a number of seconds from 1 to 2147483: 2147484");
   BOOST_TEST(file_error("failure-delay 61\n") == "f.conf:1: failure-delay: not a number of seconds from 0 to 60: 61");
   BOOST_TEST(file_error("auth ldap\n") == "f.conf:1: auth: not crypt or pam: ldap");
+  BOOST_TEST(file_error("proxy-from 10.0.0.1/8\n") == "f.conf:1: proxy-from: host bits set in network \"10.0.0.1/8\"");
 }
 
 BOOST_AUTO_TEST_CASE(command_line_errors_are_one_line_as_before) {
@@ -181,6 +182,8 @@ BOOST_AUTO_TEST_CASE(command_line_errors_are_one_line_as_before) {
   BOOST_TEST(command_line_error({"--stderr=yes"}) == "option --stderr takes no value");
   BOOST_TEST(command_line_error({"--daemon=1"}) == "option --daemon takes no value");
   BOOST_TEST(command_line_error({"-D", "extra"}) == "unexpected argument: extra");
+  BOOST_TEST(command_line_error({"--proxy-from", "haproxy"}) ==
+             "--proxy-from: not an IPv4 or IPv6 address: \"haproxy\"");
   // The first bad option in order is the one reported.
   BOOST_TEST(command_line_error({"--timeout", "0", "--port", "x"}) ==
              "--timeout: not a number of seconds from 1 to 2147483: 0");
@@ -263,7 +266,8 @@ BOOST_AUTO_TEST_CASE(show_config_reads_back_as_the_same_configuration) {
            {},
            {"-D", "--listen", "127.0.0.1", "--listen", "::1", "--port", "0", "--foreground", "--users-file", "/u"},
            {"--auth", "pam", "--pam-service", "mail", "--pam-confdir", "/p", "--timeout", "5", "--stderr"},
-           {"--capa"}}) {
+           {"--capa"},
+           {"--proxy-from", "10.0.0.0/8,2001:db8::/32,192.0.2.1"}}) {
     const popa3d::Config first = applied(command_line(words));
     const std::string shown = popa3d::show_config(first);
     const std::string again = popa3d::show_config(applied(file_settings(shown)));

@@ -91,7 +91,8 @@ def check_round_trip(binary, scratch, users_file):
                  ["-D", "--listen", "127.0.0.1", "--listen", "::1", "--port", "0", "--foreground",
                   "--max-sessions", "9", "--users-file", users_file, "--timeout", "30", "--stderr"],
                  ["--auth", "pam", "--pam-service", "other", "--pam-confdir", scratch,
-                  "--failure-delay", "0", "--spool", scratch, "--user", "nobody", "--chroot", scratch]):
+                  "--failure-delay", "0", "--spool", scratch, "--user", "nobody", "--chroot", scratch],
+                 ["--proxy-from", "127.0.0.1,::1/128,10.0.0.0/8"]):
         empty = write(os.path.join(scratch, "empty.conf"), "")
         first = show(binary, "--config", empty, *args)
         path = write(os.path.join(scratch, "shown.conf"), first)
