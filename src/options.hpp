@@ -332,7 +332,7 @@ inline constexpr std::array options{
            },
            ""},
     Option{"proxy-from", 0, "CIDR[,CIDR...]", Scope::any, false, true,
-           "connections from these networks begin with a PROXY protocol header (v1 or v2)",
+           "connections from these networks begin with a PROXY header (v1 or v2)",
            [](Config& c, std::string_view v) {
              std::string why;
              std::optional<pop3::posix::CidrList> list = pop3::posix::CidrList::parse(v, why);
