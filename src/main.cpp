@@ -114,6 +114,8 @@ bool take_proxy_header(const pop3::posix::CidrList& proxies, const pop3::LogSink
   pop3::posix::ProxyHeaderReader reader;
   const pop3::posix::ProxyStep step = pop3::posix::read_proxy_header(0, pop3::posix::proxy_header_timeout, reader);
   if (step == pop3::posix::ProxyStep::complete) {
+    // A health check that is over already (LOCAL, then a reset) needs no session.
+    if (!reader.header().proxied && pop3::posix::peer_gone(0)) return false;
     peer = pop3::posix::detail::listener::describe_peer(pop3::posix::proxied_peer(reader.header(), ss)).text;
     return true;
   }

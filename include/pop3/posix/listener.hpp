@@ -425,7 +425,9 @@ inline int run(const ListenerOptions& options, const std::function<int(const Con
       if (ready) {
         const ProxyStep step = p.reader->step(p.fd.get());
         done = step != ProxyStep::need_more;
-        if (step == ProxyStep::complete) {
+        // A health check that is over already (LOCAL, then a reset) is closed without a session.
+        const bool check_over = step == ProxyStep::complete && !p.reader->header().proxied && peer_gone(p.fd.get());
+        if (step == ProxyStep::complete && !check_over) {
           reap();
           handle(std::move(p.fd), proxied_peer(p.reader->header(), p.proxy), p.implicit_tls);
         } else if (const std::string why = proxy_failure(step, *p.reader); done && !why.empty()) {

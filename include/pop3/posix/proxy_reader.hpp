@@ -100,6 +100,15 @@ inline sockaddr_storage proxied_peer(const ProxyHeader& header, const sockaddr_s
   return ss;
 }
 
+// True when the peer has closed or reset `fd` and sent nothing more: after a LOCAL header,
+// HAProxy's health check (send-proxy-v2 with check: LOCAL, then a reset at once), which is
+// then over without a session and without its log lines.
+inline bool peer_gone(int fd) {
+  char byte = 0;
+  const ssize_t n = ::recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && (errno == ECONNRESET || errno == EPIPE));
+}
+
 // Why a listed proxy's connection is dropped, to follow its address in a log line; "" when
 // it closed before sending a byte (a proxy's TCP health check, which is no news). `step` is
 // not complete; need_more means the time ran out.
