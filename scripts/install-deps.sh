@@ -10,6 +10,7 @@ packages=(
   liblockfile-bin
   clang libclang-rt-14-dev binutils
   getmail6
+  systemd
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -30,6 +30,8 @@
 #include "pop3/posix/privsep.hpp"
 #include "pop3/posix/proxy_reader.hpp"
 #include "pop3/posix/syslog.hpp"
+#include "pop3/posix/systemd_notify.hpp"
+#include "pop3/posix/systemd_sockets.hpp"
 #include "pop3/posix/tls_relay.hpp"
 #include "pop3/server.hpp"
 #include "pop3/transport/fd.hpp"
@@ -264,7 +266,12 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  pop3::posix::prepare_process();
+  // systemd's variables are taken (and unset) before prepare_process closes the descriptors
+  // they name. Only -D serves the sockets: with Accept=yes systemd passes the connection as
+  // descriptor 3 besides 0 and 1, and inetd mode serves it on 0 and 1.
+  const pop3::posix::SystemdSockets systemd_sockets = pop3::posix::take_systemd_sockets();
+  const pop3::posix::SystemdNotifier notifier = pop3::posix::SystemdNotifier::take_from_environment();
+  pop3::posix::prepare_process(systemd_sockets.count);
   pop3::LogSink log;  // made at the first line to log, so that it follows the config file
   // In inetd mode standard error may be the client's socket: startup errors go to the log only.
   // --show-config is run by an admin at a terminal: its errors go to stderr alone.
@@ -406,6 +413,7 @@ int main(int argc, char** argv) {
     };
 
     if (!config.daemon) {
+      if (systemd_sockets.count > 0) ::close_range(3, 2 + systemd_sockets.count, 0);
       std::string peer = client_address(0);
       if (!take_proxy_header(config.listener.proxy_from, log, peer)) return 0;
       return session(0, 1, peer, config.tls_implicit);
@@ -415,6 +423,22 @@ int main(int argc, char** argv) {
       log(pop3::LogPriority::notice, "Not started as root: no privilege separation, every session runs as this user");
     }
     pop3::posix::ListenerOptions listener = config.listener;
+    if (!systemd_sockets.error.empty()) return fail(systemd_sockets.error);
+    if (systemd_sockets.count > 0) {
+      // The socket units say where to listen; a second place that says it could only disagree.
+      for (const char* name : {"listen", "port", "tls-port"}) {
+        const auto option = popa3d::find_option(name);
+        if (std::any_of(settings.begin(), settings.end(), [&](const popa3d::Setting& s) { return s.option == option; }))
+          return fail(std::string("--") + name + " does not apply to the sockets systemd passed: set ListenStream= in the socket unit");
+      }
+      listener.inherited = pop3::posix::check_systemd_sockets(systemd_sockets, error);
+      if (listener.inherited.empty()) return fail(error);
+      for (const pop3::posix::ListeningSocket& s : listener.inherited) {
+        if (s.implicit_tls && !tls_context)
+          return fail("systemd socket " + std::to_string(s.fd) + " (pop3s) needs --tls-cert and --tls-key");
+      }
+      listener.foreground = true;  // the process systemd started is the one that listens
+    }
     if (tls_context && config.tls_port != "0") listener.tls_port = config.tls_port;
     // Each session starts from the accounts' files as they are now, re-read here once when
     // they changed rather than in every session.
@@ -425,6 +449,21 @@ int main(int argc, char** argv) {
       // A port picked by the system is of no use unless someone is told which.
       listener.on_listening = [&](std::uint16_t port) {
         log(pop3::LogPriority::info, "Listening on port " + std::to_string(port));
+      };
+    }
+    if (!notifier.error().empty()) log(pop3::LogPriority::notice, notifier.error());
+    if (notifier) {
+      // Type=notify: systemd waits for READY=1 from the process it started, so no detaching.
+      listener.foreground = true;
+      const auto notify = [&](const std::string& state) {
+        if (std::string why; !notifier.notify(state, why)) log(pop3::LogPriority::notice, why);
+      };
+      listener.on_listening = [notify, announce = std::move(listener.on_listening)](std::uint16_t port) {
+        if (announce) announce(port);
+        notify("READY=1\nSTATUS=Accepting connections");
+      };
+      listener.on_stopping = [notify](unsigned running) {
+        notify("STOPPING=1\nSTATUS=Stopping: waiting for " + std::to_string(running) + " sessions to end");
       };
     }
     return pop3::posix::run_listener(

@@ -459,3 +459,86 @@ BOOST_AUTO_TEST_CASE(setup_failures_return_1) {
   BOOST_TEST(lines[0] == "bind: " + std::string(std::strerror(EADDRINUSE)));
   BOOST_TEST(server.terminate() == 0);
 }
+
+namespace {
+
+// A socket listening on 127.0.0.1 at a port the kernel picks; `port` gets it.
+int listening_socket(std::uint16_t& port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof sin;
+  BOOST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0);
+  BOOST_REQUIRE(::listen(fd, 5) == 0);
+  BOOST_REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) == 0);
+  port = ntohs(sin.sin_port);
+  return fd;
+}
+
+}  // namespace
+
+// Sockets that systemd passed are served as they are, TLS ones marked, and nothing is bound:
+// `port` names the plain socket's own port, so a bind would fail. on_stopping hears how many
+// sessions are still running, and the passed sockets are closed on the way out.
+BOOST_AUTO_TEST_CASE(inherited_sockets_are_served_instead_of_binding) {
+  std::uint16_t plain_port = 0, tls_port = 0;
+  const int plain_fd = listening_socket(plain_port);
+  const int tls_fd = listening_socket(tls_port);
+  int report[2];
+  BOOST_REQUIRE(::pipe(report) == 0);
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  BOOST_REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::close(report[0]);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    ListenerOptions o = foreground_options();
+    o.addresses = {"127.0.0.1"};
+    o.port = std::to_string(plain_port);
+    o.inherited = {{tls_fd, true}, {plain_fd, false}};
+    const int w = report[1];
+    o.on_listening = [w](std::uint16_t) {
+      const std::uint32_t ready = 0xffffffffu;
+      [[maybe_unused]] const ssize_t n = ::write(w, &ready, sizeof ready);
+    };
+    o.on_stopping = [w](unsigned running) {
+      const std::uint32_t count = running;
+      [[maybe_unused]] const ssize_t n = ::write(w, &count, sizeof count);
+    };
+    ::_exit(pop3::posix::run_listener(o, kind_session, pop3::LogSink{}));
+  }
+  ::close(report[1]);
+  ::close(plain_fd);  // the listener's copies are the only ones now
+  ::close(tls_fd);
+  // The next value the listener reported, or -1 when none came in time.
+  const auto next_report = [&]() -> std::int64_t {
+    pollfd pfd{report[0], POLLIN, 0};
+    std::uint32_t value = 0;
+    if (::poll(&pfd, 1, static_cast<int>(std::chrono::milliseconds(wait_limit).count())) != 1 ||
+        ::read(report[0], &value, sizeof value) != static_cast<ssize_t>(sizeof value))
+      return -1;
+    return value;
+  };
+  BOOST_REQUIRE(next_report() == 0xffffffff);
+  Client plain(plain_port);
+  Client tls(tls_port);
+  BOOST_REQUIRE(plain.connected() && tls.connected());
+  BOOST_TEST(plain.read_line() == "PLAIN\r\n");
+  BOOST_TEST(tls.read_line() == "TLS\r\n");
+  ::kill(pid, SIGTERM);
+  BOOST_TEST(next_report() == 2);
+  bool refused = false;
+  for (int i = 0; i < 500 && !refused; ++i) {
+    Client probe(plain_port);
+    refused = !probe.connected() && probe.connect_errno() == ECONNREFUSED;
+    if (!refused) std::this_thread::sleep_for(20ms);
+  }
+  BOOST_TEST(refused);
+  plain.close();
+  tls.close();
+  ::close(report[0]);
+  int status = 0;
+  BOOST_REQUIRE(wait_for_exit(pid, status, wait_limit));
+  BOOST_TEST((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+}

@@ -21,7 +21,7 @@ if(MAN)
     message(FATAL_ERROR "man -l ${MAN_PAGE} (status ${status}):\n${err}")
   endif()
   # Every section the page promises is there once rendered.
-  foreach(section NAME SYNOPSIS DESCRIPTION COMMANDS "USERS FILE" LIMITS FILES EXAMPLES "SEE ALSO" CAVEATS
+  foreach(section NAME SYNOPSIS DESCRIPTION COMMANDS "USERS FILE" LIMITS "SOCKET ACTIVATION" SIGNALS FILES EXAMPLES "SEE ALSO" CAVEATS
                 "SECURITY CONSIDERATIONS")
     string(FIND "${out}" "\n${section}\n" at)
     if(at EQUAL -1)

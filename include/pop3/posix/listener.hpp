@@ -15,6 +15,7 @@
 // With `proxy_from` set, a connection from a listed proxy waits in the poll set (never in a
 // blocking read) until its PROXY header is in, at most proxy_header_timeout and at most
 // max_sessions of them at once; only then are the limits applied, to the client's address.
+// With `inherited` sockets (systemd's, systemd_sockets.hpp) nothing is bound: those are served.
 #pragma once
 
 #include <arpa/inet.h>
@@ -28,6 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <chrono>
@@ -47,6 +49,7 @@
 #include "pop3/log.hpp"
 #include "pop3/posix/cidr_list.hpp"
 #include "pop3/posix/proxy_reader.hpp"
+#include "pop3/posix/systemd_sockets.hpp"
 
 namespace pop3::posix {
 
@@ -77,6 +80,12 @@ struct ListenerOptions {
   // proxy_header_timeout; their sessions and limits are the header's client address (LOCAL,
   // a health check: the proxy's). Connections from elsewhere are served as ever.
   CidrList proxy_from;
+  // Sockets that already listen (passed by systemd): when any are given they are served instead
+  // of binding `addresses`, `port` and `tls_port`, and the listener closes them when it stops.
+  std::vector<ListeningSocket> inherited;
+  // Optional: called once when SIGTERM or SIGINT stops the loop, with the number of sessions
+  // still running, which the listener then waits for.
+  std::function<void(unsigned running)> on_stopping;
 };
 
 // One accepted connection, as a session is given it.
@@ -91,6 +100,7 @@ namespace detail::listener {
 
 // At most this many listening sockets: a host name resolving to more is a configuration error.
 inline constexpr std::size_t max_listen_sockets = 32;
+static_assert(max_systemd_sockets <= max_listen_sockets);
 // The slot table is scanned on every accept and each session is a process: far beyond any
 // real fork-per-connection server, and it keeps the table at a few MiB.
 inline constexpr unsigned max_slots = 65536;
@@ -286,10 +296,17 @@ inline int run(const ListenerOptions& options, const std::function<int(const Con
 
   std::vector<pop3::detail::UniqueFd> listeners;
   std::uint16_t port = 0;
-  if (const int rc = open_listeners(options, options.port, listeners, log, port); rc != 0) return rc;
-  // listeners[i] is a TLS socket when i >= first_tls.
-  const std::size_t first_tls = listeners.size();
-  if (!options.tls_port.empty()) {
+  std::size_t first_tls = 0;  // listeners[i] is a TLS socket when i >= first_tls
+  if (options.inherited.empty()) {
+    if (const int rc = open_listeners(options, options.port, listeners, log, port); rc != 0) return rc;
+  }
+  // Passed sockets are owned from here, so that every return closes them; plain ones first.
+  for (const bool tls : {false, true}) {
+    for (const ListeningSocket& s : options.inherited)
+      if (s.implicit_tls == tls) listeners.emplace_back(s.fd);
+    if (!tls) first_tls = listeners.size();
+  }
+  if (options.inherited.empty() && !options.tls_port.empty()) {
     std::vector<pop3::detail::UniqueFd> tls_listeners;
     std::uint16_t tls_port = 0;
     if (const int rc = open_listeners(options, options.tls_port, tls_listeners, log, tls_port); rc != 0) return rc;
@@ -522,6 +539,9 @@ inline int run(const ListenerOptions& options, const std::function<int(const Con
   // Stop: no new connections; let the running sessions end on their own (their idle timeout
   // bounds the wait), then leave.
   listeners.clear();
+  if (options.on_stopping)
+    options.on_stopping(static_cast<unsigned>(
+        std::count_if(slots.begin(), slots.end(), [](const Slot& slot) { return slot.pid != 0; })));
   for (auto& slot : slots) {
     if (slot.pid == 0) continue;
     int status = 0;

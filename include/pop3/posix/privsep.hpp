@@ -280,9 +280,10 @@ std::optional<Account> check_password_in_child(Server& server, Credentials& cred
 // ptrace by the same user, since every process of ours may hold a password or a hash; files
 // the session creates are private to the account (popa3d's umask 077); a client that
 // disconnects is an error code, not a SIGPIPE; and SIGCHLD is not ignored (inetd may leave
-// it so), or the root process could not reap the pre-auth child.
-inline void prepare_process() {
-  ::close_range(3, ~0U, 0);
+// it so), or the root process could not reap the pre-auth child. `passed_sockets`: descriptors
+// 3..3+passed_sockets-1 are systemd's listening sockets (systemd_sockets.hpp) and stay open.
+inline void prepare_process(unsigned passed_sockets = 0) {
+  ::close_range(3 + passed_sockets, ~0U, 0);
   const rlimit no_core{0, 0};
   (void)::setrlimit(RLIMIT_CORE, &no_core);
   (void)::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
