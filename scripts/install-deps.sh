@@ -11,6 +11,7 @@ packages=(
   clang libclang-rt-14-dev binutils
   getmail6
   systemd
+  dpkg-dev debhelper fakeroot lintian
 )
 missing=()
 for p in "${packages[@]}"; do
