@@ -16,6 +16,10 @@ dpkg-checkbuilddeps >&2
 mkdir -p build-deb
 exec 9>build-deb/.lock
 flock 9
+# debhelper's records of the steps done last time (and its staging directory) go, so that
+# CMake configures and builds again (incrementally) and the package holds what is here now.
+rm -rf debian/.debhelper debian/popa3d-cpp debian/debhelper-build-stamp debian/files \
+  debian/*.debhelper.log debian/*.substvars debian/*.debhelper
 {
   nice -n 5 debian/rules build
   fakeroot debian/rules binary

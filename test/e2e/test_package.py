@@ -9,7 +9,8 @@
   of dist/fail2ban, and no header; it provides pop3-server and conflicts with and replaces
   Debian's popa3d.
 - Unpacked into a throw-away directory (dpkg-deb -x), its popa3d prints the version of the
-  tree's and serves a session in inetd mode.
+  tree's, has the tree's options (so it was built from this tree, not left from a build
+  before) and serves a session in inetd mode.
 
 With --install (e2e_package_install, run alone: it puts /etc/popa3d.conf on the machine
 for a moment), under CI=true as root on a machine without Debian's popa3d: apt-get installs
@@ -135,6 +136,10 @@ def check_unpacked(deb, binary):
         empty = os.path.join(sandbox.dir, "empty.conf")
         open(empty, "w").close()
         sandbox.account.own(empty, 0o644)
+        # The same options as the tree's binary: the package was built from this tree.
+        shown = [run(sandbox.account.prefix + [b, "--config", empty, "--show-config"]).stdout
+                 for b in (packaged, binary)]
+        check(shown[0] == shown[1] and shown[0], "the packaged popa3d has the tree's options")
         inetd = Inetd(sandbox.command(packaged, "--config", empty))
         basic_session(inetd.conn)
         inetd.conn.cmd("QUIT")
