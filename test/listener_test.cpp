@@ -237,17 +237,25 @@ ListenerOptions foreground_options() {
   return o;
 }
 
-// A port that was free a moment ago on 127.0.0.1.
-std::string free_port() {
+// A socket bound on 127.0.0.1 at a port the kernel picks, listening if asked; `port` gets it.
+int bound_socket(std::uint16_t& port, bool listening) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in sin{};
   sin.sin_family = AF_INET;
   sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof sin;
   BOOST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0);
+  if (listening) BOOST_REQUIRE(::listen(fd, 5) == 0);
   BOOST_REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) == 0);
-  ::close(fd);
-  return std::to_string(ntohs(sin.sin_port));
+  port = ntohs(sin.sin_port);
+  return fd;
+}
+
+// A port that was free a moment ago on 127.0.0.1.
+std::string free_port() {
+  std::uint16_t port = 0;
+  ::close(bound_socket(port, false));
+  return std::to_string(port);
 }
 
 // Says which socket the connection came in on, then holds it until the client closes.
@@ -460,31 +468,13 @@ BOOST_AUTO_TEST_CASE(setup_failures_return_1) {
   BOOST_TEST(server.terminate() == 0);
 }
 
-namespace {
-
-// A socket listening on 127.0.0.1 at a port the kernel picks; `port` gets it.
-int listening_socket(std::uint16_t& port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof sin;
-  BOOST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof sin) == 0);
-  BOOST_REQUIRE(::listen(fd, 5) == 0);
-  BOOST_REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len) == 0);
-  port = ntohs(sin.sin_port);
-  return fd;
-}
-
-}  // namespace
-
 // Sockets that systemd passed are served as they are, TLS ones marked, and nothing is bound:
 // `port` names the plain socket's own port, so a bind would fail. on_stopping hears how many
 // sessions are still running, and the passed sockets are closed on the way out.
 BOOST_AUTO_TEST_CASE(inherited_sockets_are_served_instead_of_binding) {
   std::uint16_t plain_port = 0, tls_port = 0;
-  const int plain_fd = listening_socket(plain_port);
-  const int tls_fd = listening_socket(tls_port);
+  const int plain_fd = bound_socket(plain_port, true);
+  const int tls_fd = bound_socket(tls_port, true);
   int report[2];
   BOOST_REQUIRE(::pipe(report) == 0);
   std::fflush(nullptr);
