@@ -4,7 +4,8 @@
 - -D under systemd-socket-activate(1) with two sockets named pop3 and pop3s (FileDescriptorName):
   plain POP3 on the one, implicit TLS on the other, READY=1 to $NOTIFY_SOCKET before the first
   session is served and from the process systemd started (no detaching), STOPPING=1 on SIGTERM,
-  then exit 0. As root, under the units' CapabilityBoundingSet, with a journal for UPDATE.
+  then exit 0. As root, under the units' CapabilityBoundingSet, with a journal for UPDATE; and
+  a pam_unix login of a temporary system account under that set.
 - inetd mode under systemd-socket-activate --inetd -a (Accept=yes, popa3d@.service), with the
   connection also on descriptor 3 and LISTEN_FDS=1, as systemd passes it.
 - Passed descriptors that are not a listening TCP socket named pop3 or pop3s, malformed
@@ -25,6 +26,7 @@ import time
 
 from e2e_common import (MESSAGES, WAIT, Conn, basic_session, binary_from_argv, check, fail,
                         free_port, login, make_mbox, unavailable)
+from temp_account import TempAccount
 from tls_common import TlsConn, listening, tls_process_models
 
 UNITS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "dist", "systemd")
@@ -300,6 +302,30 @@ def not_for_us(label, argv):
     check(True, "%s: exit 0 after SIGTERM" % label)
 
 
+def pam_login_in_bounds(binary):
+    """As root: a system account's pam_unix login, then STAT and QUIT with a journal, in
+    inetd mode under the units' bounding set (PAM reads /etc/shadow as root)."""
+    account = TempAccount("sdpam")
+    try:
+        confdir = os.path.join(account.dir, "pam.d")
+        os.mkdir(confdir, 0o700)
+        with open(os.path.join(confdir, "unix"), "w") as f:
+            f.write("auth required pam_unix.so\naccount required pam_unix.so\n")
+        journal = os.path.join(account.dir, "journal")
+        os.mkdir(journal, 0o700)
+        argv = ["setpriv", bounding_set(), "--"] + account.argv(
+            binary, "--auth", "pam", "--pam-service", "unix", "--pam-confdir", confdir, "--journal-dir", journal)
+        script = "USER %s\r\nPASS %s\r\nSTAT\r\nDELE 1\r\nQUIT\r\n" % (account.name, account.password)
+        done = subprocess.run(argv, input=script.encode(), capture_output=True, timeout=WAIT)
+        out, err = done.stdout, done.stderr.decode(errors="replace")
+        expected = b"+OK\r\n+OK\r\n+OK\r\n+OK %d " % len(MESSAGES)
+        if not out.startswith(expected) or not out.endswith(b"+OK\r\n+OK\r\n") or "No journal" in err:
+            fail("PAM login under the bounding set: %r, log: %s" % (out, err))
+        check(True, "privsep: a pam_unix login, DELE and QUIT with a journal under the units' bounding set")
+    finally:
+        account.remove()
+
+
 def verify_units(analyze, binary):
     names = sorted(os.listdir(UNITS))
     check(names == ["popa3d-daemon-tls.socket", "popa3d-daemon.service", "popa3d-daemon.socket",
@@ -340,7 +366,9 @@ def main():
     activate = tool("systemd-socket-activate")
     analyze = tool("systemd-analyze")
     verify_units(analyze, binary)
+    labels = []
     for label, sandbox, argv, certs in tls_process_models(binary):
+        labels.append(label)
         work = tempfile.mkdtemp(prefix="popa3d-e2e-systemd-")
         os.chmod(work, 0o755)
         try:
@@ -357,6 +385,8 @@ def main():
             shutil.rmtree(work, ignore_errors=True)
     if os.geteuid() != 0:
         print("note: not root: the units' capability bounding set is not exercised")
+    elif any(label == "privsep" for label in labels):   # the pre-auth user popa3d exists
+        pam_login_in_bounds(binary)
     return 0
 
 
