@@ -14,9 +14,10 @@
 
 With --install (e2e_package_install, run alone: it puts /etc/popa3d.conf on the machine
 for a moment), under CI=true as root on a machine without Debian's popa3d: apt-get installs
-the .deb, the installed popa3d runs, and purge removes what the package made. Anywhere else
-that part is skipped: installing here would remove Debian's popa3d, which the comparisons
-use.
+the .deb, the installed popa3d runs and, with the package's /etc/popa3d.conf (PAM, the
+chroot /var/lib/popa3d), logs alice in (scripts/ci-accounts.sh), and purge removes what
+the package made. Anywhere else that part is skipped: installing here would remove
+Debian's popa3d, which the comparisons use.
 
 Needs dpkg-dev, debhelper, fakeroot and lintian (scripts/install-deps.sh); skipped without
 them, except under CI=true, where that is a failure.
@@ -30,8 +31,8 @@ import subprocess
 import sys
 import tempfile
 
-from e2e_common import (Inetd, Sandbox, basic_session, binary_from_argv, check, fail, skip,
-                        unavailable)
+from e2e_common import (PASSWORD, Inetd, Sandbox, basic_session, binary_from_argv, check, fail,
+                        login, skip, unavailable)
 
 SOURCE = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD_WAIT = 840    # seconds: a first build of popa3d on a loaded 2-core machine
@@ -182,6 +183,19 @@ def install_and_purge(deb):
         chroot = os.stat("/var/lib/popa3d")
         check(chroot.st_uid == 0 and chroot.st_mode & 0o777 == 0o755,
               "/var/lib/popa3d is root's, mode 0755")
+        # The package's configuration as it stands: PAM, privilege separation into
+        # /var/lib/popa3d as popa3d. alice's mailbox may be missing: then it is empty.
+        try:
+            pwd.getpwnam("alice")
+        except KeyError:
+            unavailable("the account alice, password %s (scripts/ci-accounts.sh)" % PASSWORD)
+        inetd = Inetd(["/usr/sbin/popa3d", "--stderr"])
+        login(inetd.conn)
+        check(inetd.conn.cmd("STAT").startswith(b"+OK "), "STAT")
+        inetd.conn.cmd("QUIT")
+        status, err = inetd.finish()
+        check(status == 0 and "Authentication passed for alice" in err,
+              "the installed popa3d logged alice in through PAM (%s)" % err.strip())
     finally:
         purge = run(["dpkg", "--purge", "popa3d-cpp"])
     check(purge.returncode == 0, "dpkg --purge popa3d-cpp (%s)" % purge.stderr.strip())
