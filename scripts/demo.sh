@@ -124,4 +124,6 @@ if ((once)); then
 fi
 echo "(popa3d is serving $work/mail/demo on 127.0.0.1:$port and, over TLS, on 127.0.0.1:$tls_port;"
 echo "user demo, password demo; certificate $work/cert.pem. Ctrl-C stops it.)"
-tail -n +1 -f --pid="$server_pid" "$work/popa3d.log"
+# In the background, so that the wait below, unlike a foreground tail, ends at a signal.
+tail -n +1 -f --pid="$server_pid" "$work/popa3d.log" &
+wait "$server_pid"
