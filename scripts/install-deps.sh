@@ -12,6 +12,7 @@ packages=(
   getmail6
   systemd
   dpkg-dev debhelper fakeroot lintian
+  fail2ban haproxy
 )
 missing=()
 for p in "${packages[@]}"; do

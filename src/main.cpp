@@ -408,8 +408,8 @@ int main(int argc, char** argv) {
                                         config.idle_timeout, log);
         };
       }
-      return privsep ? pop3::posix::run_privsep_session(server, *privsep, log, tls, open_journal)
-                     : pop3::posix::run_unprivileged_session(server, log, failure_delay, tls);
+      return privsep ? pop3::posix::run_privsep_session(server, *privsep, log, tls, open_journal, peer)
+                     : pop3::posix::run_unprivileged_session(server, log, failure_delay, tls, peer);
     };
 
     if (!config.daemon) {

@@ -164,7 +164,8 @@ struct SessionResult {
 
 // Runs one privsep session in a forked process, so that this test process keeps root.
 template <class Prepare>
-SessionResult run_session(const pop3::posix::PrivsepConfig& config, Prepare prepare, bool privsep = true) {
+SessionResult run_session(const pop3::posix::PrivsepConfig& config, Prepare prepare, bool privsep = true,
+                          std::string_view peer = {}) {
   Pipe client;
   Pipe log;
   const pid_t pid = ::fork();
@@ -179,8 +180,9 @@ SessionResult run_session(const pop3::posix::PrivsepConfig& config, Prepare prep
       const std::string line = std::to_string(static_cast<int>(p)) + " " + std::string(m) + "\n";
       [[maybe_unused]] const ssize_t n = ::write(log_fd, line.data(), line.size());
     };
-    const int status = privsep ? pop3::posix::run_privsep_session(server, config, sink)
-                               : pop3::posix::run_unprivileged_session(server, sink, std::chrono::milliseconds{0});
+    const int status =
+        privsep ? pop3::posix::run_privsep_session(server, config, sink, {}, {}, peer)
+                : pop3::posix::run_unprivileged_session(server, sink, std::chrono::milliseconds{0}, {}, peer);
     ::_exit(status);
   }
   client.close_w();
@@ -334,6 +336,26 @@ BOOST_AUTO_TEST_CASE(uid_0_account_is_refused_by_the_process_model) {
   const SessionResult r = run_session(chroot.config, [](FakeServer& s) { s.login.emplace("root", "secret"); });
   BOOST_TEST(r.client == chroot.preauth("authorize") + chroot.preauth("refuse"));
   BOOST_TEST(r.log == "1 Authentication failed for root\n");
+}
+
+// What fail2ban counts (dist/fail2ban): each login line ends in the client's address.
+BOOST_AUTO_TEST_CASE(login_lines_name_the_client_in_both_models) {
+  std::vector<bool> models{false};
+  std::optional<Chroot> chroot;
+  if (is_root()) {
+    chroot.emplace();
+    models.push_back(true);
+  }
+  for (const bool privsep : models) {
+    const pop3::posix::PrivsepConfig config = privsep ? chroot->config : config_for_tests();
+    const auto as = [&](const char* user, const char* password, std::string_view peer) {
+      return run_session(config, [&](FakeServer& s) { s.login.emplace(user, password); }, privsep, peer).log;
+    };
+    BOOST_TEST(as("alice", "secret", "192.0.2.1") == "0 Authentication passed for alice from 192.0.2.1\n");
+    BOOST_TEST(as("alice", "wrong", "2001:db8::1") == "1 Authentication failed for alice from 2001:db8::1\n");
+    BOOST_TEST(as("carol", "secret", "192.0.2.1") == "1 Authentication failed for UNKNOWN USER from 192.0.2.1\n");
+    BOOST_TEST(as("root", "secret", "192.0.2.1") == "1 Authentication failed for root from 192.0.2.1\n");
+  }
 }
 
 BOOST_AUTO_TEST_CASE(session_ending_in_authorization_hands_nothing_over) {

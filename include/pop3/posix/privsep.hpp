@@ -395,10 +395,10 @@ class RelayChild {
 // status for the session's process: 0 whatever the client did (popa3d's), 1 when a system
 // call failed. `tls`: the session's TLS, none by default. `before_drop`, if set, runs as root
 // for the account that logged in, just before the drop (main.cpp opens the mailbox's journal
-// there, mbox_journal_dir.hpp).
+// there, mbox_journal_dir.hpp). `client`: the client's address, which root's login lines name.
 template <class Server>
 int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSink& log, const SessionTls& tls = {},
-                        const std::function<void(const Account&)>& before_drop = {}) {
+                        const std::function<void(const Account&)>& before_drop = {}, std::string_view client = {}) {
   std::array<int, 2> pipe_fds{};
   if (::pipe2(pipe_fds.data(), O_CLOEXEC) != 0) {
     log_line(log, LogPriority::crit, detail::errno_message("pipe", errno));
@@ -505,7 +505,7 @@ int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSi
   }
 
   if (account) {
-    log_login_passed(log, credentials.user);
+    log_login_passed(log, credentials.user, client);
     if (before_drop) before_drop(*account);
     if (!detail::drop_privileges(account->uid, account->gid, nullptr, failed)) {
       log_line(log, LogPriority::crit, failed);
@@ -522,7 +522,7 @@ int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSi
   }
   wait_failure_delay(received, config.failure_delay);
   (void)server.refuse_login(ec);
-  if (handoff == detail::Handoff::ok) log_login_refused(log, credentials.user, ec);
+  if (handoff == detail::Handoff::ok) log_login_refused(log, credentials.user, ec, client);
   return handoff == detail::Handoff::ok ? 0 : 1;
 }
 
@@ -531,13 +531,14 @@ int run_privsep_session(Server& server, const PrivsepConfig& config, const LogSi
 // The same path as Pop3Server::serve() (serve_phases): a refusal comes `failure_delay` after the
 // PASS, as in run_privsep_session.
 // With TLS (`tls.implicit`, or STLS) the handshake and the whole session are in this process.
+// `client`: the client's address, which the login lines name.
 template <class Server>
 int run_unprivileged_session(Server& server, const LogSink& log,
                              std::chrono::milliseconds failure_delay = default_failure_delay,
-                             const SessionTls& tls = {}) {
+                             const SessionTls& tls = {}, std::string_view client = {}) {
   std::error_code ec;
   if (!detail::start_implicit_tls(server, tls, ec)) return 0;
-  (void)serve_phases(server, log, {}, failure_delay);
+  (void)serve_phases(server, log, {}, failure_delay, client);
   detail::finish_tls(server);
   return 0;
 }

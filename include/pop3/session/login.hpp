@@ -3,8 +3,8 @@
 // delay, and serve_phases(), the one composition of both phases in a single process.
 //
 //   std::optional<pop3::Account> a = pop3::check_login(auth, credentials, ec);   // wipes the password
-//   if (!a) pop3::log_login_refused(log, credentials.user, ec);
-//   std::error_code why = pop3::serve_phases(server, log, {}, std::chrono::seconds{2});
+//   if (!a) pop3::log_login_refused(log, credentials.user, ec, "192.0.2.1");
+//   std::error_code why = pop3::serve_phases(server, log, {}, std::chrono::seconds{2}, "192.0.2.1");
 #pragma once
 
 #include <chrono>
@@ -36,17 +36,28 @@ std::optional<Account> check_login(Auth& auth, Credentials& credentials, std::er
   return account;
 }
 
-inline void log_login_passed(const LogSink& log, const std::string& user) {
-  log_line(log, LogPriority::info, "Authentication passed for " + user);
+namespace detail {
+// popa3d's login lines end in " from <client>" when the client's address is known (`client`
+// not empty), so that fail2ban can count failures per address. The address comes last: a
+// filter anchored at the end of the line reads it, whatever the user name holds.
+inline std::string from_client(std::string_view client) {
+  return client.empty() ? std::string() : " from " + std::string(client);
+}
+}  // namespace detail
+
+inline void log_login_passed(const LogSink& log, const std::string& user, std::string_view client = {}) {
+  log_line(log, LogPriority::info, "Authentication passed for " + user + detail::from_client(client));
 }
 
 // Spec section 15: the user name when it exists (also for root and UID 0), "UNKNOWN USER"
 // otherwise; a database that could not be read is also logged at crit.
-inline void log_login_refused(const LogSink& log, const std::string& user, const std::error_code& why) {
+inline void log_login_refused(const LogSink& log, const std::string& user, const std::error_code& why,
+                              std::string_view client = {}) {
   if (!log) return;
   if (why == errc::auth_backend) log(LogPriority::crit, "Account database not readable while authenticating " + user);
-  log(LogPriority::notice, why == errc::auth_failed ? "Authentication failed for " + user
-                                                    : std::string("Authentication failed for UNKNOWN USER"));
+  log(LogPriority::notice, (why == errc::auth_failed ? "Authentication failed for " + user
+                                                     : std::string("Authentication failed for UNKNOWN USER")) +
+                               detail::from_client(client));
 }
 
 // Waits until `delay` after `received` (when the password arrived, before it was checked), so
@@ -63,23 +74,24 @@ inline void wait_failure_delay(std::chrono::steady_clock::time_point received, s
 ///   s.transact(account, pending) -> std::error_code             : TRANSACTION and UPDATE
 /// Both phases in this process, with no change of identity: AUTHORIZATION from `read_ahead`
 /// on, the check, then TRANSACTION, or the refusal `failure_delay` after the password came.
-/// Returns why the session ended ({} after QUIT or a refused login).
+/// `client`: the client's address for the login lines, if known. Returns why the session
+/// ended ({} after QUIT or a refused login).
 template <class Phases>
 std::error_code serve_phases(Phases& s, const LogSink& log, std::string_view read_ahead,
-                             std::chrono::milliseconds failure_delay) {
+                             std::chrono::milliseconds failure_delay, std::string_view client = {}) {
   std::error_code ec;
   auto credentials = s.authorize(ec, read_ahead);
   if (!credentials) return ec;
   const auto received = std::chrono::steady_clock::now();
   const std::optional<Account> account = check_login(s.auth(), *credentials, ec);
   if (account) {
-    log_login_passed(log, credentials->user);
+    log_login_passed(log, credentials->user, client);
     return s.transact(*account, credentials->pending);
   }
   // popa3d's order: the reply, then the log line.
   wait_failure_delay(received, failure_delay);
   (void)s.refuse_login(ec);
-  log_login_refused(log, credentials->user, ec);
+  log_login_refused(log, credentials->user, ec, client);
   return {};
 }
 
