@@ -875,18 +875,22 @@ class Bench:
             self.problems.append("(t1): the floor server failed (status %d)" % status)
         return r, usage.ru_utime + usage.ru_stime
 
-    def tls_retr(self, ours, files, source, messages):
+    def tls_retr(self, ours, files, source, messages, variants=()):
         """(t1) RETR of every message over implicit TLS with the privilege-separated relay,
         against the floor; (t2) the same daemon run as the account, TLS in one process;
-        (t3) the record sizes the client received."""
+        (t3) the record sizes the client received. `variants`: (name, path) of other builds,
+        each run as a relay daemon in the same rounds (before/after a change)."""
         self.install(source)
         script = self.script(b"".join(b"RETR %d\r\n" % i for i in range(1, messages + 1)) + b"QUIT\r\n")
         size = os.path.getsize(source)
         stream = os.path.join(self.work, "tls-stream.bin")
-        names = ("relay", "one process", "floor")
+        names = ("relay", "one process", "floor") + tuple("relay " + n for n, _ in variants)
         rate, cpu, records, digests = ({n: [] for n in names} for _ in range(4))
         daemons = self.tls_daemons(ours, files)
         try:
+            for i, (name, path) in enumerate(variants):
+                daemons["relay " + name] = TlsDaemon(path, [], 6995 + 10 * i, files.cert, files.root_key,
+                                                     ["--chroot", CHROOT])
             for rep in range(self.args.repeat + 1):
                 for name in names:
                     if name == "floor":
@@ -911,8 +915,9 @@ class Bench:
         finally:
             for d in daemons.values():
                 d.stop()
-        if digests["relay"] != digests["one process"]:
-            self.problems.append("(t1): the relay and the one-process daemon sent different bytes")
+        for name in names:
+            if name != "floor" and digests[name] != digests["relay"]:
+                self.problems.append("(t1): %s and the relay daemon sent different bytes" % name)
         what = "%d msgs %.0f MiB" % (messages, size / 2**20)
         self.tls_record("(t1) RETR all over implicit TLS, %s: -D relay vs floor" % what,
                         "MB/s", "higher", 0.75, rate["relay"], rate["floor"])
@@ -920,6 +925,13 @@ class Bench:
         self.tls_record("(t2) the same: -D relay vs -D as the account (TLS in one process)",
                         "MB/s", "higher", 0.8, rate["relay"], rate["one process"])
         self.tls_record("    server CPU time (user+sys) of the same", "ms", "lower", None, cpu["relay"], cpu["one process"])
+        for name, _ in variants:
+            self.tls_record("(t1) -D relay vs the relay of --variant %s" % name, "MB/s", "higher", None,
+                            rate["relay"], rate["relay " + name])
+            self.tls_record("    server CPU time (user+sys) of the same", "ms", "lower", None, cpu["relay"],
+                            cpu["relay " + name])
+            self.tls_record("    --variant %s: its relay vs floor" % name, "MB/s", "higher", 0.75,
+                            rate["relay " + name], rate["floor"])
         for name in names:
             sizes = records[name]
             full = sum(n for n in sizes if n > 16384)
@@ -1078,7 +1090,7 @@ def main():
     ap.add_argument("--workdir", help="where generated mailboxes go (default: a temporary directory)")
     ap.add_argument("--tcp-sessions", type=int, default=40)
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=PATH",
-                    help="another build of ours for (a), (c) and (g), e.g. pread=build-pread/src/popa3d")
+                    help="another build of ours for (a), (c), (g) and (t1), e.g. pread=build-pread/src/popa3d")
     # internal: run inside the network namespace
     ap.add_argument("--tcp-client", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--wait-port", type=int, help=argparse.SUPPRESS)
@@ -1180,7 +1192,8 @@ def main():
         if "t" in args.only:
             log("(t) TLS: RETR of every message, record sizes, sessions per second")
             files = bench.tls_setup()
-            bench.tls_retr(ours, files, bench.generate(sizes["c"]), sizes["c"])
+            bench.tls_retr(ours, files, bench.generate(sizes["c"]), sizes["c"],
+                           [(v.name[len("ours-"):], v.inetd_cmd[0]) for v in variants])
             bench.tls_sessions(ours, files)
         if "h" in args.only:
             log("(h) login on a Maildir of %d files, against ls -f + stat" % sizes["h"])
