@@ -108,3 +108,33 @@ BOOST_AUTO_TEST_CASE(random_messages_in_random_chunks_match_the_byte_rule) {
     BOOST_TEST_REQUIRE(std::string(out.view()) == want, "round " << round << " in chunks");
   }
 }
+
+#if defined(POP3_AVX2_DISPATCH)
+BOOST_AUTO_TEST_CASE(avx2_blocks_encode_as_sse2_blocks) {
+  // MessageEncoder takes the AVX2 blocks where the CPU has them, so the cases above test
+  // only one of the two there: here the SSE2 blocks must give the same bytes.
+  if (!pop3::detail::cpu_has_avx2()) return;
+  std::mt19937 rng(20261201);
+  const std::string alphabet = "..\n\n\nab.\r\0"s;
+  for (int round = 0; round < 3000; ++round) {
+    std::string data(128 + rng() % 1500, 'x');
+    const unsigned density = 1 + rng() % 64;
+    for (char& c : data)
+      if (rng() % density == 0) c = alphabet[rng() % alphabet.size()];
+    const bool line_start = rng() % 2 == 0;
+    std::string out_sse2(2 * data.size(), '\0'), out_avx2(2 * data.size(), '\0');
+    const char* p_sse2 = data.data();
+    const char* p_avx2 = data.data();
+    char* o_sse2 = out_sse2.data();
+    char* o_avx2 = out_avx2.data();
+    bool start_sse2 = line_start, start_avx2 = line_start;
+    pop3::detail::encode_retr_blocks(p_sse2, data.data() + data.size(), o_sse2, start_sse2);
+    pop3::detail::encode_retr_blocks_avx2(p_avx2, data.data() + data.size(), o_avx2, start_avx2);
+    BOOST_TEST_REQUIRE(p_avx2 == p_sse2, "round " << round);
+    BOOST_TEST_REQUIRE(start_avx2 == start_sse2, "round " << round);
+    BOOST_TEST_REQUIRE(std::string_view(out_avx2.data(), static_cast<std::size_t>(o_avx2 - out_avx2.data())) ==
+                           std::string_view(out_sse2.data(), static_cast<std::size_t>(o_sse2 - out_sse2.data())),
+                       "round " << round);
+  }
+}
+#endif

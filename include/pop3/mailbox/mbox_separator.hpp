@@ -19,9 +19,10 @@
 #include <string_view>
 #include <vector>
 
-#if defined(__x86_64__) && defined(__GNUC__)
+#include "pop3/detail/cpu_features.hpp"
+
+#if defined(POP3_AVX2_DISPATCH)
 #include <immintrin.h>
-#define POP3_SCAN_AVX2 1
 #endif
 
 namespace pop3::detail {
@@ -63,8 +64,8 @@ inline const char* find_separator_vector16(const char* first, const char* end, s
   std::uint64_t count = 0;
   // Each step reads up to p + 33 (the test of the two bytes after each one).
   while (end - p >= 34) {
-    // Per-lane LF counters; at most 2 per step, so 127 steps cannot wrap a byte.
-    Mask acc{};
+    // Per-lane LF counters (unsigned: 2 per step, so 127 steps reach 254 without wrapping).
+    Bytes acc{};
     for (int step = 0; step < 127 && end - p >= 34; ++step, p += 32) {
       const Mask lf0 = load(p) == '\n';
       const Mask lf1 = load(p + 16) == '\n';
@@ -75,23 +76,23 @@ inline const char* find_separator_vector16(const char* first, const char* end, s
         // Check each one for the rest of "From ".
         for (const char* k = p; k < p + 32; ++k) {
           if (k[0] == '\n' && k[1] == '\n' && end - k >= 7 && std::memcmp(k + 2, "From ", 5) == 0) {
-            for (int lane = 0; lane < 16; ++lane) count += static_cast<unsigned char>(acc[lane]);
+            for (int lane = 0; lane < 16; ++lane) count += acc[lane];
             lfs += count + static_cast<std::uint64_t>(std::count(p, k + 1, '\n'));
             return k;
           }
         }
       }
-      acc -= lf0;   // a match is -1
-      acc -= lf1;
+      acc -= std::bit_cast<Bytes>(lf0);   // a match is all ones: -1
+      acc -= std::bit_cast<Bytes>(lf1);
     }
-    for (int lane = 0; lane < 16; ++lane) count += static_cast<unsigned char>(acc[lane]);
+    for (int lane = 0; lane < 16; ++lane) count += acc[lane];
   }
   lfs += count;
 #endif
   return find_separator_scalar(p, end, lfs);
 }
 
-#if defined(POP3_SCAN_AVX2)
+#if defined(POP3_AVX2_DISPATCH)
 __attribute__((target("avx2"))) inline __m256i avx2_load(const char* p) noexcept {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
 }
@@ -142,19 +143,11 @@ __attribute__((target("avx2"))) inline const char* find_separator_avx2(const cha
   lfs += count;
   return find_separator_scalar(p, end, lfs);
 }
-
-inline bool cpu_has_avx2() noexcept {
-  static const bool has = [] {
-    __builtin_cpu_init();   // may run before libgcc's constructor that sets up the CPU model
-    return __builtin_cpu_supports("avx2") != 0;
-  }();
-  return has;
-}
 #endif
 
 // The fastest version this CPU runs.
 inline const char* find_separator(const char* first, const char* end, std::uint64_t& lfs) noexcept {
-#if defined(POP3_SCAN_AVX2)
+#if defined(POP3_AVX2_DISPATCH)
   if (cpu_has_avx2()) return find_separator_avx2(first, end, lfs);
 #endif
   return find_separator_vector16(first, end, lfs);
@@ -168,7 +161,7 @@ struct NamedSeparatorFinder {
 // Every version this CPU runs, the reference first.
 inline std::vector<NamedSeparatorFinder> separator_finders() {
   std::vector<NamedSeparatorFinder> all{{"scalar", &find_separator_scalar}, {"vector16", &find_separator_vector16}};
-#if defined(POP3_SCAN_AVX2)
+#if defined(POP3_AVX2_DISPATCH)
   if (cpu_has_avx2()) all.push_back({"avx2", &find_separator_avx2});
 #endif
   return all;

@@ -1,0 +1,26 @@
+// pop3/detail/cpu_features.hpp: which vector instructions this CPU runs, asked once.
+//
+// The hot loops (mbox_separator.hpp, the RETR encoder in reply.hpp) have a version compiled
+// for AVX2 with __attribute__((target("avx2"))) beside their baseline (SSE2) one, and pick
+// at run time, so that one binary runs on every x86-64 CPU.
+//
+//   #if defined(POP3_AVX2_DISPATCH)
+//   if (pop3::detail::cpu_has_avx2()) return find_separator_avx2(first, end, lfs);
+//   #endif
+#pragma once
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define POP3_AVX2_DISPATCH 1
+
+namespace pop3::detail {
+
+inline bool cpu_has_avx2() noexcept {
+  static const bool has = [] {
+    __builtin_cpu_init();   // may run before the constructor of libgcc's that sets up the CPU model
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
+  return has;
+}
+
+}  // namespace pop3::detail
+#endif
