@@ -192,7 +192,8 @@ void check_spool(const std::string& spool, const pop3::LogSink& log) {
 
 // --recover, as root: each journal with a plan in it is finished by a child that has dropped to
 // the owner of the mailbox the plan names (never root), under the mailbox's exclusive lock, as
-// a session's open() would. Returns 0 if every one was finished (or needed nothing), else 1.
+// a session's open() would; then the done journals of mailboxes that are gone are removed.
+// Returns 0 if every one was finished (or needed nothing), else 1.
 int recover_all(const popa3d::Config& config, const pop3::Limits& limits, const pop3::LogSink& log) {
   std::string why;
   const std::vector<pop3::PendingJournal> pending = pop3::pending_journals(config.journal.dir, why);
@@ -240,6 +241,8 @@ int recover_all(const popa3d::Config& config, const pop3::Limits& limits, const 
     }
     if (!pop3::posix::detail::reap(pid)) status = 1;
   }
+  for (const pop3::PendingJournal& gone : pop3::remove_orphan_journals(config.journal.dir, why))
+    log(pop3::LogPriority::notice, "Removed the journal " + gone.name + " of " + gone.mailbox + ", which is gone");
   return status;
 }
 

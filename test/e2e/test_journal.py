@@ -7,7 +7,8 @@ A session killed with SIGKILL at a random moment of its QUIT leaves a mailbox th
 next session (which recovers before its scan) or `popa3d --recover` shows as it was
 before UPDATE or after it, with the UIDLs of that file. A journal directory on a full
 file system (a 16 KiB tmpfs mounted here) makes UPDATE fall back to the in-place update:
-QUIT still gives +OK, the mailbox is right, and the log says so.
+QUIT still gives +OK, the mailbox is right, and the log says so. Once the mailbox is gone,
+`popa3d --recover` removes its done journal.
 """
 
 import os
@@ -68,6 +69,14 @@ def dele1_quit(argv, kill_after=None):
     return reply, err
 
 
+def journal_idle(path):
+    """Nothing to recover: empty, or the done mark (a zero record header) at its start; a
+    finished UPDATE keeps the journal's blocks for the next one."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+    return len(head) < 12 or head == bytes(12)
+
+
 def main():
     binary = binary_from_argv()
     if os.geteuid() != 0:
@@ -98,7 +107,7 @@ def main():
         reply, _ = dele1_quit(argv)
         check(reply == b"+OK\r\n" and sandbox.read_mbox() == AFTER, "DELE 1, QUIT: +OK, compacted")
         after_uidl, _ = uidl(argv)
-        check(os.path.getsize(journal) == 0, "the journal is empty again")
+        check(journal_idle(journal), "the journal holds nothing to recover again")
 
         # Kills at random moments of QUIT; each next session recovers before its scan.
         rng = random.Random(13)
@@ -114,8 +123,8 @@ def main():
                 fail("attempt %d: damaged mailbox (%d bytes) after a kill during QUIT" % (attempt, len(now)))
             if listing != (before_uidl if now == BEFORE else after_uidl):
                 fail("attempt %d: the UIDLs after recovery are not those of the file" % attempt)
-            if os.path.getsize(journal) != 0 or os.listdir(sandbox.spool) != ["alice"]:
-                fail("attempt %d: journal left non-empty, or an extra file in the spool" % attempt)
+            if not journal_idle(journal) or os.listdir(sandbox.spool) != ["alice"]:
+                fail("attempt %d: journal left to recover, or an extra file in the spool" % attempt)
         check(kills > 0, "%d of 15 sessions killed during QUIT; every mailbox before or after, UIDLs right"
               % kills)
 
@@ -124,17 +133,29 @@ def main():
         for attempt in range(40):
             sandbox.write_mbox(BEFORE)
             dele1_quit(argv, kill_after=rng.uniform(0.005, 0.06))
-            if os.path.getsize(journal) != 0:
+            if not journal_idle(journal):
                 left = True
                 break
         if left:
             r = subprocess.run(argv + ["--recover"], capture_output=True, timeout=WAIT)
             check(r.returncode == 0, "--recover exits 0 (%s)" % r.stderr.decode(errors="replace").strip())
-            check(os.path.getsize(journal) == 0 and sandbox.read_mbox() in (BEFORE, AFTER)
+            check(journal_idle(journal) and sandbox.read_mbox() in (BEFORE, AFTER)
                   and os.lstat(sandbox.mbox_path).st_uid == sandbox.account.uid,
                   "--recover finished the interrupted UPDATE; the mailbox is still the account's")
         else:
             print("note: no kill left a journal for --recover in 40 tries", flush=True)
+
+        # --recover removes the done journal of a mailbox that is gone (an account deleted),
+        # and says so; the mailbox made again later gets a journal of its own.
+        sandbox.write_mbox(BEFORE)
+        reply, _ = dele1_quit(argv)
+        check(reply == b"+OK\r\n" and journal_idle(journal) and os.path.getsize(journal) > 0,
+              "DELE 1, QUIT: the journal is done and keeps its blocks (full durability)")
+        os.unlink(sandbox.mbox_path)
+        r = subprocess.run(argv + ["--recover"], capture_output=True, timeout=WAIT)
+        err = r.stderr.decode(errors="replace")
+        check(r.returncode == 0 and not os.path.exists(journal) and "Removed the journal " + name in err,
+              "--recover removed the done journal of the deleted mailbox and logged it (%s)" % err.strip())
 
         # A full file system under the journal: the update in place, +OK, logged.
         if shutil.which("mount") is None:

@@ -1,6 +1,7 @@
 // Journal bytes through MboxJournalScan (mailbox/mbox_journal.hpp), fed in windows of
 // fuzzer-chosen sizes as recovery reads the file, against the same bytes fed whole: the same
-// valid prefix and groups; and whatever the scan accepts keeps the bounds recovery relies on.
+// valid prefix and groups; and whatever the scan accepts keeps the bounds recovery relies on;
+// and the plan read back from under the done mark (journal_first_plan) is the one written.
 // Random bytes rarely pass a checksum, so most inputs are assembled: the fuzzer's bytes give
 // each record's type and payload, and the harness adds the header, the magic and the checksum.
 #include <algorithm>
@@ -74,6 +75,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const MboxJournalScan b = scan(bytes, whole, max_bytes, max_runs);
   POP3_FUZZ_CHECK(a.valid_end() == b.valid_end() && a.plan_sealed() == b.plan_sealed() && a.ended() == b.ended());
   POP3_FUZZ_CHECK(a.valid_end() <= bytes.size());
+  // --recover's sweep reads a done journal's plan under the done mark: the same plan as the
+  // first record gave before the mark, and never one the scan would not take.
+  MboxJournalScan first(~std::uint64_t{0}, ~std::uint32_t{0});
+  const bool had_plan = first.feed(bytes) > 0;
+  std::string done = bytes;
+  if (done.size() >= journal_done_mark.size()) std::fill_n(done.begin(), journal_done_mark.size(), '\0');
+  MboxJournalPlan under_mark;
+  const bool found = journal_first_plan({done.data(), done.size()}, under_mark);
+  if (had_plan) {
+    POP3_FUZZ_CHECK(found && under_mark.path == first.plan().path && under_mark.device == first.plan().device &&
+                    under_mark.inode == first.plan().inode);
+  }
+  if (found) POP3_FUZZ_CHECK(!under_mark.path.empty() && under_mark.path.front() == '/');
   if (!a.plan_sealed()) return 0;
   POP3_FUZZ_CHECK(a.next_from() == b.next_from() && a.next_to() == b.next_to() && a.kept_moved() == b.kept_moved());
   const MboxJournalPlan& plan = a.plan();

@@ -1,7 +1,7 @@
 /* test/power_loss/shim.cpp: an LD_PRELOAD library that records, for the files under
- * $POWER_LOSS_DIR, every pwrite, write, ftruncate, fsync and fdatasync the program makes, in
- * order, to $POWER_LOSS_LOG (mbox_power_loss_test.cpp rebuilds the disk after a power cut from
- * it). Each record: u8 op ('w' write, 't' truncate, 's' sync), u8 file (its index in order of
+ * $POWER_LOSS_DIR, every pwrite, write, ftruncate, fallocate, fsync and fdatasync the program
+ * makes, in order, to $POWER_LOSS_LOG (mbox_power_loss_test.cpp rebuilds the disk after a power
+ * cut from it). Each record: u8 op ('w' write, 't' truncate, 's' sync), u8 file (its index in order of
  * first use; an 'n' record names it first), u64 offset or size, u64 length, then the bytes
  * written. The calls themselves go through unchanged. */
 #include <dlfcn.h>
@@ -117,6 +117,19 @@ int ftruncate64(int fd, off_t length) noexcept {
 }
 
 int ftruncate(int fd, off_t length) noexcept { return ftruncate64(fd, length); }
+
+/* A file made longer by fallocate is a truncate to its new size (zeros past the old end). */
+int fallocate64(int fd, int mode, off_t offset, off_t length) {
+  static int (*real)(int, int, off_t, off_t);
+  if (real == nullptr) real = real_function<decltype(real)>("fallocate64");
+  int r = real(fd, mode, offset, length);
+  int file = file_of(fd);
+  struct stat st;
+  if (file >= 0 && r == 0 && fstat(fd, &st) == 0) header('t', file, static_cast<uint64_t>(st.st_size), 0);
+  return r;
+}
+
+int fallocate(int fd, int mode, off_t offset, off_t length) { return fallocate64(fd, mode, offset, length); }
 
 
 int fsync(int fd) {

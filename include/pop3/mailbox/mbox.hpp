@@ -540,9 +540,7 @@ class MboxMailbox {
       journal_ = {};
       return true;
     }
-    struct stat js {};
-    if (fstat(journal_.fd.get(), &js) != 0) return false;
-    if (js.st_size == 0) return true;  // the usual case: nothing to do, and no lock taken
+    if (detail::mbox_journal_idle(journal_.fd.get())) return true;  // the usual case: no lock taken
     const bool ok = detail::mbox_lock(fd_.get(), F_WRLCK) && recover_locked(ec);
     return ok;  // the caller's F_RDLCK then turns the lock into a shared one without waiting
   }

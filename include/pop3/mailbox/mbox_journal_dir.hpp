@@ -10,6 +10,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -86,13 +87,26 @@ inline std::optional<MboxJournal> open_mbox_journal(const MboxJournalSettings& s
   const std::string name = mbox_journal_name(device, inode);
   constexpr int flags = O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
   MboxJournal journal;
-  journal.fd.reset(::openat(dir.get(), name.c_str(), flags | O_CREAT | O_EXCL, 0600));
-  const bool created = static_cast<bool>(journal.fd);
-  if (!created && errno == EEXIST) journal.fd.reset(::openat(dir.get(), name.c_str(), flags));
+  bool created = false;
   struct stat js {};
-  if (!journal.fd || ::fstat(journal.fd.get(), &js) != 0) {
-    why = settings.dir + "/" + name + ": " + std::strerror(errno);
-    return std::nullopt;
+  // The session holds a shared flock on its journal, so that --recover never removes one in
+  // use (remove_orphan_journals()); a journal removed before the lock was had is opened anew.
+  for (int attempt = 0;; ++attempt) {
+    journal.fd.reset(::openat(dir.get(), name.c_str(), flags | O_CREAT | O_EXCL, 0600));
+    created = static_cast<bool>(journal.fd);
+    if (!created && errno == EEXIST) journal.fd.reset(::openat(dir.get(), name.c_str(), flags));
+    if (!journal.fd || ::flock(journal.fd.get(), LOCK_SH) != 0 || ::fstat(journal.fd.get(), &js) != 0) {
+      why = settings.dir + "/" + name + ": " + std::strerror(errno);
+      return std::nullopt;
+    }
+    struct stat named {};
+    if (::fstatat(dir.get(), name.c_str(), &named, AT_SYMLINK_NOFOLLOW) == 0 && named.st_dev == js.st_dev &&
+        named.st_ino == js.st_ino)
+      break;
+    if (attempt == 2) {
+      why = settings.dir + "/" + name + " keeps being removed";
+      return std::nullopt;
+    }
   }
   // Another link to it could be a file someone else reads.
   if (!S_ISREG(js.st_mode) || js.st_nlink != 1) {
@@ -117,33 +131,70 @@ struct PendingJournal {
   std::string mailbox;
 };
 
-// The journals of `dir` that hold a plan, read as root (each only up to its PLAN record, which
-// is checked as any journal is). Files that are not journals are skipped.
-inline std::vector<PendingJournal> pending_journals(const std::string& dir, std::string& why) {
-  std::vector<PendingJournal> found;
+// Calls visit(dir_fd, name, fd, st) for each regular file of `dir` named as a journal, opened
+// read-only without following a link (`st` its fstat). False with `why` if `dir` cannot be read.
+template <class Visit>
+bool for_each_journal(const std::string& dir, std::string& why, Visit visit) {
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) {
     why = dir + ": " + std::strerror(errno);
-    return found;
+    return false;
   }
   const int dfd = ::dirfd(d);
-  std::vector<char> first(detail::journal_header_bytes + detail::journal_payload_max(1) + detail::journal_trailer_bytes);
   while (const dirent* e = ::readdir(d)) {
     const std::string name = e->d_name;
     if (name.rfind("mbox-", 0) != 0) continue;
     detail::UniqueFd fd{::openat(dfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)};
     struct stat st {};
-    if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0) continue;
-    const ssize_t got = ::pread(fd.get(), first.data(), first.size(), 0);
-    if (got <= 0) continue;
-    detail::MboxJournalScan scan(~std::uint64_t{0}, ~std::uint32_t{0});
-    if (scan.feed({first.data(), static_cast<std::size_t>(got)}) <= 0) continue;
-    // A journal whose name is not its plan's identity is no journal of ours.
-    if (mbox_journal_name(scan.plan().device, scan.plan().inode) != name) continue;
-    found.push_back({name, scan.plan().path});
+    if (!fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    visit(dfd, name, fd.get(), st);
   }
   ::closedir(d);
+  return true;
+}
+
+// The plan the journal `fd` named `name` begins with (detail::journal_first_plan: also under
+// the done mark), checked as any journal is; false if there is none, or if the name is not
+// the plan's identity (then it is no journal of ours).
+inline bool journal_plan_of(int fd, const std::string& name, detail::MboxJournalPlan& plan) {
+  std::vector<char> first(detail::journal_header_bytes + detail::journal_payload_max(1) + detail::journal_trailer_bytes);
+  const ssize_t got = ::pread(fd, first.data(), first.size(), 0);
+  return got > 0 && detail::journal_first_plan({first.data(), static_cast<std::size_t>(got)}, plan) &&
+         mbox_journal_name(plan.device, plan.inode) == name;
+}
+
+// The journals of `dir` that hold a plan not marked done, read as root (each only up to its
+// PLAN record). Files that are not journals are skipped.
+inline std::vector<PendingJournal> pending_journals(const std::string& dir, std::string& why) {
+  std::vector<PendingJournal> found;
+  for_each_journal(dir, why, [&](int, const std::string& name, int fd, const struct stat&) {
+    detail::MboxJournalPlan plan;
+    if (!detail::mbox_journal_idle(fd) && journal_plan_of(fd, name, plan)) found.push_back({name, plan.path});
+  });
   return found;
+}
+
+// --recover, after the journals with work in them were finished: removes each journal of
+// `dir` that holds nothing to recover (done) and whose mailbox is gone, i.e. the path its plan
+// names no longer exists or is another file, unless a session holds it (its shared flock, see
+// open_mbox_journal()). A journal that may hold work, one in use, and an empty one (it names
+// no mailbox, and holds no blocks) stay. Returns what was removed: names and mailboxes.
+inline std::vector<PendingJournal> remove_orphan_journals(const std::string& dir, std::string& why) {
+  std::vector<PendingJournal> removed;
+  for_each_journal(dir, why, [&](int dfd, const std::string& name, int fd, const struct stat& st) {
+    detail::MboxJournalPlan plan;
+    if (st.st_nlink != 1 || ::flock(fd, LOCK_EX | LOCK_NB) != 0 || !detail::mbox_journal_idle(fd) ||
+        !journal_plan_of(fd, name, plan))
+      return;
+    struct stat box {};
+    if (::lstat(plan.path.c_str(), &box) == 0) {
+      if (S_ISREG(box.st_mode) && mbox_journal_name(box.st_dev, box.st_ino) == name) return;  // still there
+    } else if (errno != ENOENT && errno != ENOTDIR) {
+      return;  // not known to be gone
+    }
+    if (::unlinkat(dfd, name.c_str(), 0) == 0) removed.push_back({name, plan.path});
+  });
+  return removed;
 }
 
 }  // namespace pop3
