@@ -112,11 +112,14 @@ def main():
         # Kills at random moments of QUIT; each next session recovers before its scan.
         rng = random.Random(13)
         kills = 0
+        window = 0.15
         for attempt in range(15):
             sandbox.write_mbox(BEFORE)
-            reply, _ = dele1_quit(argv, kill_after=rng.uniform(0, 0.15))
+            reply, _ = dele1_quit(argv, kill_after=rng.uniform(0, window))
             if reply == b"":
                 kills += 1
+            else:  # QUIT finished first: aim sooner (a fast disk, or an idle machine)
+                window *= 0.75
             listing, _ = uidl(argv)
             now = sandbox.read_mbox()
             if now not in (BEFORE, AFTER):
