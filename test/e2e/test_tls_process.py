@@ -32,6 +32,7 @@ import tempfile
 from e2e_common import (MESSAGES, PASSWORD, WAIT, Daemon, binary_from_argv, check, children,
                         crlf_size, decode_retr, fail, free_port, process_models, unavailable,
                         wait_for)
+from tls_common import read_line_exactly
 
 
 class TlsConn:
@@ -49,20 +50,10 @@ class TlsConn:
     def stls(cls, sock):
         """A plaintext connection upgraded with STLS. Its plaintext greeting is kept as the
         first line to read, so that the same script serves implicit TLS and STLS."""
-        sock.settimeout(WAIT)
-        greeting = b""
-        while not greeting.endswith(b"\n"):
-            data = sock.recv(1)
-            if not data:
-                fail("no greeting before STLS")
-            greeting += data
+        greeting = read_line_exactly(sock)
+        check(greeting.endswith(b"\n"), "a greeting before STLS (%r)" % greeting)
         sock.sendall(b"STLS\r\n")
-        reply = b""
-        while not reply.endswith(b"\n"):
-            data = sock.recv(1)
-            if not data:
-                fail("no reply to STLS")
-            reply += data
+        reply = read_line_exactly(sock)
         check(reply == b"+OK\r\n", "STLS +OK (%r)" % reply)
         conn = cls(sock)
         conn.buf = greeting
