@@ -1,5 +1,6 @@
 // Tests of pop3/auth/crypt.hpp: users-file checks, the refusals of spec 6.4, the methods every
-// attempt hashes with, and pam_unix's account expiry rules.
+// attempt hashes with (all of them for a refusal, its own for a login), and pam_unix's account
+// expiry rules.
 #define BOOST_TEST_MODULE crypt_auth
 #include <boost/test/unit_test.hpp>
 
@@ -287,6 +288,45 @@ BOOST_AUTO_TEST_CASE(every_attempt_hashes_once_per_method_in_use) {
   BOOST_TEST(auth->authenticate("d", "pw", ec).has_value());
   BOOST_TEST(!auth->authenticate("e", "pw", ec));
   BOOST_TEST((ec == pop3::errc::auth_failed));
+}
+
+BOOST_AUTO_TEST_CASE(a_login_hashes_its_own_method_a_refusal_every_method) {
+  using pop3::detail::hash_attempt;
+  const std::string sha512 = make_hash("pw", "$6$", 1000);
+  const std::string sha256 = make_hash("pw", "$5$", 1000);
+  const std::string md5 = make_hash("pw", "$1$");
+  pop3::CryptMethods methods;
+  for (const std::string* hash : {&sha512, &sha256, &md5}) methods.add(*hash);
+  BOOST_REQUIRE(methods.methods().size() == 3u);
+  const std::string fallback = make_hash("x", "$5$", 1000);
+
+  // The right password on an open account: its own hash only.
+  auto attempt = hash_attempt("pw", &sha256, true, methods, fallback);
+  BOOST_TEST(attempt.match);
+  BOOST_TEST(attempt.hashed == 1u);
+  // The right password on a closed account (shadow's expiry): refused, so every method.
+  attempt = hash_attempt("pw", &sha256, false, methods, fallback);
+  BOOST_TEST(attempt.match);
+  BOOST_TEST(attempt.hashed == 3u);
+  // A wrong password, and a name with no usable hash: every method, once each.
+  attempt = hash_attempt("wrong", &sha256, true, methods, fallback);
+  BOOST_TEST(!attempt.match);
+  BOOST_TEST(attempt.hashed == 3u);
+  attempt = hash_attempt("pw", nullptr, true, methods, fallback);
+  BOOST_TEST(!attempt.match);
+  BOOST_TEST(attempt.hashed == 3u);
+  // A method not in use when the accounts were last read: its own hash beside every dummy.
+  const std::string bcrypt = make_hash("pw", "$2b$", 4);
+  attempt = hash_attempt("wrong", &bcrypt, true, methods, fallback);
+  BOOST_TEST(!attempt.match);
+  BOOST_TEST(attempt.hashed == 4u);
+  attempt = hash_attempt("pw", &bcrypt, true, methods, fallback);
+  BOOST_TEST(attempt.match);
+  BOOST_TEST(attempt.hashed == 1u);
+  // No method in use: an unknown name costs the fallback.
+  attempt = hash_attempt("pw", nullptr, true, pop3::CryptMethods{}, fallback);
+  BOOST_TEST(!attempt.match);
+  BOOST_TEST(attempt.hashed == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(shadow_expiry_rules_as_pam_unix) {

@@ -10,8 +10,9 @@
 //
 // Refused like popa3d's crypt builds (spec 6.4): UID 0, an empty user or password, a hash that is
 // empty or starts with '*' or '!'; and, as pam_unix's account check refuses them, system accounts
-// that shadow's expiry, inactivity or forced-change fields close. Every attempt costs one crypt(3)
-// per method and cost in use (CryptMethods), so an unknown user costs what a known one costs.
+// that shadow's expiry, inactivity or forced-change fields close. A refused attempt costs one
+// crypt(3) per method and cost in use (CryptMethods), so an unknown user costs what a known one
+// costs; a login that succeeds costs its own hash only (detail::hash_attempt).
 //
 // @par Concepts
 //   AuthPolicy
@@ -78,6 +79,43 @@ inline bool constant_time_equal(std::string_view computed, std::string_view stor
   return diff == 0;
 }
 
+// What one login attempt's hashing found: whether the account's own hash matched, and how many
+// crypt(3) calls it made.
+struct HashAttempt {
+  bool match = false;
+  std::size_t hashed = 0;
+};
+
+// Hashes `phrase` with the account's own hash `own` (nullptr: no usable one) first. A match that
+// opens the account (`stop_on_match`) ends it there: the reply says the password was right, so
+// the time may say it too. Every other outcome (an unknown name, a wrong password, a locked or
+// closed account) also hashes the dummy of every other method in `methods`, or `fallback` when
+// none is in use, so it costs one hash per method whoever asks: the time tells nothing about
+// the name or its method. A login therefore pays only its own method's cost.
+inline HashAttempt hash_attempt(const char* phrase, const std::string* own, bool stop_on_match,
+                                const CryptMethods& methods, const std::string& fallback) {
+  const std::vector<CryptMethods::Method>& in_use = methods.methods();
+  HashAttempt attempt;
+  CryptScratch scratch;
+  std::size_t own_method = CryptMethods::npos;
+  if (own != nullptr) {
+    const char* result = scratch.hash(phrase, own->c_str());
+    ++attempt.hashed;
+    attempt.match = result != nullptr && constant_time_equal(result, *own);
+    if (attempt.match && stop_on_match) return attempt;
+    own_method = methods.find(*own);
+  }
+  for (std::size_t i = 0; i < in_use.size(); ++i) {
+    if (i == own_method) continue;
+    (void)scratch.hash(phrase, in_use[i].dummy.c_str());
+    ++attempt.hashed;
+  }
+  if (in_use.empty() && own == nullptr) {
+    (void)scratch.hash(phrase, fallback.c_str());
+    ++attempt.hashed;
+  }
+  return attempt;
+}
 
 // The aging fields of a shadow entry (shadow(5)), in days since 1970-01-01; -1 where empty.
 struct ShadowAging {
@@ -346,42 +384,27 @@ class CryptAuth {
     if (phrase_ok) std::memcpy(phrase.data(), password.data(), password.size());
 
     const bool real = account.found && phrase_ok && detail::usable_hash(account.hash) && account.uid != 0;
-    // One hash per method in use whoever asks: the account's own for its method, a dummy
-    // (which matches no result) for every other, so the time tells nothing about the name.
-    const std::vector<CryptMethods::Method>& in_use = methods().methods();
-    const std::size_t own = real ? methods().find(account.hash) : CryptMethods::npos;
-    bool match = false;
-    {
-      detail::CryptScratch scratch;
-      auto attempt = [&](const std::string& setting, bool counts) {
-        const char* result = scratch.hash(phrase.data(), setting.c_str());
-        if (counts) match = result != nullptr && detail::constant_time_equal(result, setting);
-      };
-      for (std::size_t i = 0; i < in_use.size(); ++i) {
-        attempt(i == own ? account.hash : in_use[i].dummy, i == own);
-      }
-      // A method that was not in use when the files were last read.
-      if (real && own == CryptMethods::npos) attempt(account.hash, true);
-      if (in_use.empty() && !real) attempt(default_dummy_, false);
+    detail::ShadowVerdict verdict = detail::ShadowVerdict::open;
+    if (account.aging) {
+      verdict = detail::check_shadow_expiry(*account.aging, static_cast<long>(::time(nullptr) / 86400));
     }
+    const detail::HashAttempt attempt = detail::hash_attempt(
+        phrase.data(), real ? &account.hash : nullptr,
+        /*stop_on_match=*/verdict == detail::ShadowVerdict::open, methods(), default_dummy_);
     detail::secure_zero(phrase.data(), phrase.size());
 
     if (!account.found) {
       ec = errc::unknown_user;
       return std::nullopt;
     }
-    if (!real || !match) {
+    if (!real || !attempt.match) {
       ec = errc::auth_failed;
       return std::nullopt;
     }
-    if (account.aging) {
-      const long today = static_cast<long>(::time(nullptr) / 86400);
-      const detail::ShadowVerdict verdict = detail::check_shadow_expiry(*account.aging, today);
-      if (verdict != detail::ShadowVerdict::open) {
-        log_line(log_, LogPriority::notice, detail::closed_account_message(verdict, user));
-        ec = errc::auth_failed;
-        return std::nullopt;
-      }
+    if (verdict != detail::ShadowVerdict::open) {
+      log_line(log_, LogPriority::notice, detail::closed_account_message(verdict, user));
+      ec = errc::auth_failed;
+      return std::nullopt;
     }
     return Account{std::string(user), std::move(account.mailbox), account.uid, account.gid, std::move(account.home)};
   }

@@ -165,9 +165,10 @@ inline bool make_dummy_setting(std::string_view hash, std::string& setting) {
 }  // namespace detail
 
 // The crypt(3) methods and costs that a set of accounts uses, each with a dummy setting of the
-// same method and cost (detail::make_dummy_setting). A login attempt hashes the password once
-// per method here, with the account's real hash for its own method and the dummies for the
-// others, so a known user, a locked one and an unknown name all cost the same.
+// same method and cost (detail::make_dummy_setting). A refused login attempt hashes the
+// password once per method here, with the account's real hash for its own method and the
+// dummies for the others, so a known user, a locked one and an unknown name all cost the same
+// (detail::hash_attempt in pop3/auth/crypt.hpp).
 class CryptMethods {
  public:
   // Far more than any real system has; past it, further methods are not matched (their
