@@ -14,6 +14,13 @@
 
 namespace pop3::detail {
 
+// How far ahead of their reads the AVX2 loops prefetch. Their input is a mailbox file in the
+// page cache, usually not in any CPU cache, and the hardware prefetchers stop at every 4 KiB
+// page: on the Xeon of 2026-12-01 a prefetch 2 KiB ahead took the separator search from 6.1
+// to 9.2 GB/s over 107 MiB (1 KiB: 7.1; 4 and 8 KiB: no better than 2). A prefetch never
+// faults, so reading past the end of the input this way is harmless.
+inline constexpr int prefetch_distance = 2048;
+
 inline bool cpu_has_avx2() noexcept {
   static const bool has = [] {
     __builtin_cpu_init();   // may run before the constructor of libgcc's that sets up the CPU model

@@ -116,6 +116,7 @@ __attribute__((target("avx2"))) inline const char* find_separator_avx2(const cha
     // Per-lane LF counters, as in find_separator_vector16.
     __m256i acc = _mm256_setzero_si256();
     for (int step = 0; step < 127 && end - p >= 66; ++step, p += 64) {
+      _mm_prefetch(p + prefetch_distance, _MM_HINT_T0);
       const __m256i lf0 = _mm256_cmpeq_epi8(avx2_load(p), lf);
       const __m256i lf1 = _mm256_cmpeq_epi8(avx2_load(p + 32), lf);
       const __m256i hit0 = _mm256_and_si256(_mm256_and_si256(lf0, _mm256_cmpeq_epi8(avx2_load(p + 1), lf)),

@@ -184,6 +184,7 @@ __attribute__((target("avx2"))) inline void encode_retr_blocks_avx2(const char*&
   const __m256i lf_byte = _mm256_set1_epi8('\n');
   const __m256i dot_byte = _mm256_set1_epi8('.');
   while (end - p >= 128) {
+    _mm_prefetch(p + prefetch_distance, _MM_HINT_T0);
     const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
     const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
     const std::uint64_t lf = std::uint64_t{static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(lo, lf_byte)))} |
