@@ -1,9 +1,9 @@
 // pop3/detail/cpu_features.hpp: which vector instructions this CPU runs, asked once.
 //
 // The hot loops (mbox_separator.hpp, the RETR encoder in reply.hpp) have a version compiled
-// for AVX2 with __attribute__((target("avx2"))) beside their baseline (SSE2) one (and the
-// encoder one for AVX-512 VBMI2), and pick at run time, so that one binary runs on every
-// x86-64 CPU.
+// for AVX2 with __attribute__((target("avx2"))) beside their baseline (SSE2) one, and one
+// for AVX-512 (BW for the separator search, VBMI2 for the encoder), and pick at run time,
+// so that one binary runs on every x86-64 CPU.
 //
 //   #if defined(POP3_AVX2_DISPATCH)
 //   if (pop3::detail::cpu_has_avx2()) return find_separator_avx2(first, end, lfs);
@@ -26,6 +26,15 @@ inline bool cpu_has_avx2() noexcept {
   static const bool has = [] {
     __builtin_cpu_init();   // may run before the constructor of libgcc's that sets up the CPU model
     return __builtin_cpu_supports("avx2") != 0;
+  }();
+  return has;
+}
+
+// AVX-512 with byte compares into mask registers (Skylake-X, Zen 4 and later).
+inline bool cpu_has_avx512bw() noexcept {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bw") != 0;
   }();
   return has;
 }
