@@ -230,8 +230,13 @@ def proxied_daemon(label, sandbox, argv, certs):
         check(wait_log(daemon, "127.0.0.1: no PROXY header within 5 seconds"),
               label + ": \"127.0.0.1: no PROXY header within 5 seconds\"")
         log = daemon.log_text()
-        check(log.count("PROXY header") == 2 and log[len(before):].count("127.0.0.1") == 2,
-              label + ": the bare TCP connect was not logged; one line per bad connection")
+        # The LOCAL-then-reset check above may still become a session served as the proxy
+        # itself, whose "Session from 127.0.0.1" can land after `before` (it did under ASan):
+        # that line is not about a bad connection, and a connection without a header never
+        # becomes a session.
+        after = [l for l in log[len(before):].splitlines() if "127.0.0.1" in l and "Session from" not in l]
+        check(log.count("PROXY header") == 2 and len(after) == 2,
+              label + ": the bare TCP connect was not logged; one line per bad connection (%r)" % after)
         ok, n = auth_lines_name(log, "192.0.2.2")
         check(ok, label + ": the %d authentication line(s) with an address name 192.0.2.2" % n)
         check(" 127.0.0.1" not in "".join(l for l in log.splitlines() if "Authentication" in l),
