@@ -228,8 +228,9 @@ __attribute__((target("avx2"))) inline void encode_retr_blocks_avx2(const char*&
 
 // The same with AVX-512 VBMI2, 32 bytes a step and no branch per line: the 32 input bytes
 // are expanded (vpexpandb) to their places in the 32 + marks output bytes, leaving a hole
-// before each marked byte, and the holes are filled: a CR before an LF, a '.' before a dot. Reads 32 bytes, stores 64 (within the room for 2 per input byte),
-// while at least 32 are left.
+// before each marked byte, and the holes are filled: a CR before an LF, a '.' before a dot.
+// Reads 32 bytes, stores 64 (within the room for 2 per input byte), while at least 32 are
+// left.
 __attribute__((target("avx512f,avx512bw,avx512vbmi,avx512vbmi2,bmi2,popcnt"))) inline void
 encode_retr_blocks_vbmi2(const char*& p_io, const char* const end, char*& o_io, bool& line_start_io) noexcept {
   const char* p = p_io;
